@@ -1,0 +1,38 @@
+# causalphys: `make demo` and `make test` set everything up on a fresh machine (a local .venv/).
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch is installed first so that no CUDA build is pulled in; override for a GPU machine,
+# e.g. `make test TORCH_SPEC="torch==2.13.0 --index-url ..."`.
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.causalphys-installed
+
+.PHONY: install demo test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m causalphys.cli.demo
+
+# pytest's exit code 5 (no test collected) is a failure here, not a pass.
+test: install
+	$(PY) -m pytest -m "not slow" -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: install
+	$(VENV)/bin/ruff check causalphys tests benchmarks
+	$(VENV)/bin/ruff format --check causalphys tests benchmarks
+
+bench: install
+	$(PY) benchmarks/scm_sampling.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis outputs multirun

@@ -1,0 +1,1 @@
+"""Structural causal models: graphs, mechanisms, interventions, sampling, counterfactuals, the DoWhy bridge."""

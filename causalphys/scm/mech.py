@@ -1,0 +1,22 @@
+"""Every mechanism, as one namespace: ``cp.mech.Normal(0, 1)``, ``cp.mech.Additive(f, noise=...)``."""
+
+from causalphys.scm.categorical import ConditionalCategorical
+from causalphys.scm.functional import Additive, Function, Linear
+from causalphys.scm.mechanism import Mechanism
+from causalphys.scm.mlp import MLP
+from causalphys.scm.roots import Bernoulli, Categorical, Constant, LogNormal, Normal, Uniform
+
+__all__ = [
+    "Additive",
+    "Bernoulli",
+    "Categorical",
+    "ConditionalCategorical",
+    "Constant",
+    "Function",
+    "Linear",
+    "LogNormal",
+    "MLP",
+    "Mechanism",
+    "Normal",
+    "Uniform",
+]

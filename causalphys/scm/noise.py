@@ -1,0 +1,118 @@
+"""Exogenous noise distributions.
+
+A noise distribution draws the exogenous variable ``u`` of one node: a tensor of shape ``(n, *shape)`` from an
+explicit ``torch.Generator``. Mechanisms keep the noise apart from the function ``f(parents, u)``: that is what
+makes counterfactuals possible (keep ``u``, change the parents).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from causalphys.errors import ParameterError
+
+
+def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    if any(s <= 0 for s in shape):
+        raise ParameterError(f"noise shape must have positive sizes, got {shape}")
+    return shape
+
+
+def _positive(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ParameterError(f"{name} must be a positive finite number, got {value}")
+    return value
+
+
+def _finite(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ParameterError(f"{name} must be finite, got {value}")
+    return value
+
+
+class Noise:
+    """Base class: ``sample(n, generator, device, dtype) -> (n, *shape)``."""
+
+    shape: tuple[int, ...] = ()
+
+    def sample(self, n: int, generator: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _size(self, n: int) -> tuple[int, ...]:
+        return (n, *self.shape)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(vars(self).items()))))
+
+
+class Normal(Noise):
+    """``u ~ N(mean, std²)`` elementwise, shape ``(n, *shape)``."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0, shape: int | Sequence[int] = ()):
+        self.mean = _finite("Normal.mean", mean)
+        self.std = _positive("Normal.std", std)
+        self.shape = _shape(shape)
+
+    def sample(self, n, generator, device, dtype):
+        u = torch.randn(self._size(n), generator=generator, device=device, dtype=dtype)
+        if self.std != 1.0:
+            u.mul_(self.std)
+        if self.mean != 0.0:
+            u.add_(self.mean)
+        return u
+
+
+class Uniform(Noise):
+    """``u ~ U[low, high)`` elementwise, shape ``(n, *shape)``."""
+
+    def __init__(self, low: float = 0.0, high: float = 1.0, shape: int | Sequence[int] = ()):
+        self.low = _finite("Uniform.low", low)
+        self.high = _finite("Uniform.high", high)
+        if self.high <= self.low:
+            raise ParameterError(f"Uniform needs low < high, got low={self.low}, high={self.high}")
+        self.shape = _shape(shape)
+
+    def sample(self, n, generator, device, dtype):
+        u = torch.rand(self._size(n), generator=generator, device=device, dtype=dtype)
+        if (self.low, self.high) != (0.0, 1.0):
+            u.mul_(self.high - self.low).add_(self.low)
+        return u
+
+
+class Laplace(Noise):
+    """``u ~ Laplace(loc, scale)`` elementwise (inverse CDF of a uniform draw)."""
+
+    def __init__(self, loc: float = 0.0, scale: float = 1.0, shape: int | Sequence[int] = ()):
+        self.loc = _finite("Laplace.loc", loc)
+        self.scale = _positive("Laplace.scale", scale)
+        self.shape = _shape(shape)
+
+    def sample(self, n, generator, device, dtype):
+        eps = torch.finfo(dtype).eps
+        v = torch.rand(self._size(n), generator=generator, device=device, dtype=dtype).clamp_min(eps) - 0.5
+        return self.loc - self.scale * torch.sign(v) * torch.log1p(-2 * v.abs())
+
+
+class Gumbel(Noise):
+    """Standard Gumbel noise ``u = -log(-log(v))``, ``v ~ U(0, 1)``: the Gumbel-max trick for categorical nodes."""
+
+    def __init__(self, shape: int | Sequence[int] = ()):
+        self.shape = _shape(shape)
+
+    def sample(self, n, generator, device, dtype):
+        v = torch.rand(self._size(n), generator=generator, device=device, dtype=dtype)
+        eps = torch.finfo(dtype).eps
+        return -torch.log(-torch.log(v.clamp(eps, 1 - eps)))

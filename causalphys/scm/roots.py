@@ -1,0 +1,165 @@
+"""Root distributions: mechanisms without parents, ``x = g(u)`` with ``u`` drawn from a fixed base noise.
+
+Each is written as a transform of a standard base noise (``N(0, 1)`` or ``U(0, 1)``) so that the exogenous
+variable is explicit: the continuous ones are invertible; the discrete ones (Bernoulli, Categorical) reuse the
+recorded ``u`` for counterfactuals. Values are floating point in the sampling dtype, e.g. ``0.``/``1.``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from causalphys.errors import ParameterError
+from causalphys.scm import noise as nz
+from causalphys.scm.mechanism import Mechanism, as_tensor
+
+
+def _probability(name: str, p: float) -> float:
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ParameterError(f"{name} must be a probability in [0, 1], got {p}")
+    return p
+
+
+class Constant(Mechanism):
+    """``x = c``: one value for every unit, or one value per unit (the mechanism of a hard ``do``).
+
+    ``value`` is a number or a tensor. With ``per_unit=None`` a tensor whose first dimension equals the batch size
+    ``n`` is read as one value per unit; pass ``per_unit`` explicitly where a node's own first dimension could
+    equal ``n``.
+    """
+
+    def __init__(self, value: float | torch.Tensor, per_unit: bool | None = None):
+        if isinstance(value, torch.Tensor):
+            bad = value.is_floating_point() and not bool(torch.isfinite(value).all())
+        else:
+            try:
+                bad = not math.isfinite(float(value))  # type: ignore[arg-type]
+            except (TypeError, ValueError) as err:
+                raise ParameterError(f"a constant must be a number or a tensor, got {value!r}") from err
+        if bad:
+            raise ParameterError(f"a constant must be finite, got {value!r}")
+        self.value = value
+        self.per_unit = per_unit
+
+    def is_per_unit(self, n: int) -> bool:
+        """Whether the stored value is read as one value per unit for a batch of ``n``."""
+        if self.per_unit is not None:
+            return self.per_unit
+        return isinstance(self.value, torch.Tensor) and self.value.dim() >= 1 and self.value.shape[0] == n
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        v = as_tensor(self.value, device, dtype)
+        if self.is_per_unit(n):
+            if v.dim() == 0 or v.shape[0] != n:
+                raise ParameterError(
+                    f"a per-unit value needs first dimension {n} (the batch size), got {tuple(v.shape)}"
+                )
+            return v.clone()
+        return v.expand(n, *v.shape).clone()
+
+    def __repr__(self):
+        v = self.value
+        text = f"tensor{tuple(v.shape)}" if isinstance(v, torch.Tensor) and v.dim() > 0 else repr(v)
+        return f"Constant({text})"
+
+
+class Normal(Mechanism):
+    """``x = mean + std * u``, ``u ~ N(0, 1)`` of shape ``shape``. Invertible."""
+
+    invertible = True
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0, shape: int | Sequence[int] = ()):
+        self.noise = nz.Normal(0.0, 1.0, shape)
+        self.mean = float(mean)
+        self.std = float(std)
+        if not math.isfinite(self.mean):
+            raise ParameterError(f"Normal.mean must be finite, got {mean}")
+        if not (math.isfinite(self.std) and self.std > 0):
+            raise ParameterError(f"Normal.std must be a positive number, got {std}")
+        self.shape = self.noise.shape
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        return u * self.std + self.mean
+
+    def invert(self, parents, value):
+        return (value - self.mean) / self.std
+
+    def __repr__(self):
+        return f"Normal(mean={self.mean}, std={self.std}, shape={self.shape})"
+
+
+class LogNormal(Normal):
+    """``x = exp(mean + std * u)``, ``u ~ N(0, 1)``: a positive quantity (a dose, a thickness). Invertible."""
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        return torch.exp(u * self.std + self.mean)
+
+    def invert(self, parents, value):
+        return (torch.log(value) - self.mean) / self.std
+
+    def __repr__(self):
+        return f"LogNormal(mean={self.mean}, std={self.std}, shape={self.shape})"
+
+
+class Uniform(Mechanism):
+    """``x = low + (high - low) * u``, ``u ~ U(0, 1)``. Invertible."""
+
+    invertible = True
+
+    def __init__(self, low: float = 0.0, high: float = 1.0, shape: int | Sequence[int] = ()):
+        self.noise = nz.Uniform(0.0, 1.0, shape)
+        self.low, self.high = float(low), float(high)
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise ParameterError(f"Uniform needs finite low < high, got low={low}, high={high}")
+        self.shape = self.noise.shape
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        return u * (self.high - self.low) + self.low
+
+    def invert(self, parents, value):
+        return (value - self.low) / (self.high - self.low)
+
+    def __repr__(self):
+        return f"Uniform(low={self.low}, high={self.high}, shape={self.shape})"
+
+
+class Bernoulli(Mechanism):
+    """``x = 1[u < p]``, ``u ~ U(0, 1)``: ``1.`` with probability ``p``, else ``0.``."""
+
+    def __init__(self, p: float, shape: int | Sequence[int] = ()):
+        self.p = _probability("Bernoulli.p", p)
+        self.noise = nz.Uniform(0.0, 1.0, shape)
+        self.shape = self.noise.shape
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        return (u < self.p).to(dtype)
+
+    def __repr__(self):
+        return f"Bernoulli(p={self.p})"
+
+
+class Categorical(Mechanism):
+    """``x = k`` with probability ``probs[k]`` (inverse CDF of ``u ~ U(0, 1)``); values ``0., 1., ..., K-1``."""
+
+    def __init__(self, probs: Sequence[float]):
+        probs = [float(p) for p in probs]
+        if len(probs) < 2:
+            raise ParameterError(f"Categorical needs at least two categories, got probs={probs}")
+        if any(not (0.0 <= p <= 1.0) for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
+            raise ParameterError(
+                f"Categorical.probs must be probabilities summing to 1, got {probs} (sum {sum(probs)})"
+            )
+        self.probs = probs
+        self.noise = nz.Uniform(0.0, 1.0)
+        self.shape = ()
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        cdf = torch.cumsum(torch.tensor(self.probs, device=device, dtype=torch.float64), 0)[:-1]
+        return torch.searchsorted(cdf, u.to(torch.float64).contiguous(), right=True).to(dtype)
+
+    def __repr__(self):
+        return f"Categorical(probs={self.probs})"
