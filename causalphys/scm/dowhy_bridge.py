@@ -31,6 +31,12 @@ def _graph_of(model: SCM | CausalGraph) -> CausalGraph:
     raise TypeError(f"expected an SCM or a CausalGraph, got {type(model).__name__}")
 
 
+def scalar_nodes(scm: SCM) -> list[str]:
+    """The nodes of ``scm`` that hold one number per unit (found from a two-unit draw)."""
+    probe = scm.sample(2, seed=0)
+    return [k for k in scm.nodes if probe[k].dim() == 1]
+
+
 def _observed(graph: CausalGraph, treatment: str, outcome: str, observed: Iterable[str] | None) -> list[str]:
     for role, node in (("treatment", treatment), ("outcome", outcome)):
         if node not in graph:
@@ -124,19 +130,21 @@ def estimate_effect(
     """Estimate the average effect ``E[outcome | do(treatment = treatment_value)] - E[... control_value]`` with DoWhy.
 
     ``data`` is a ``pandas.DataFrame`` of the observed nodes; without it, ``n`` units are drawn from the SCM with
-    ``seed`` (float64). ``method`` is a DoWhy estimator name (``"backdoor.linear_regression"``,
-    ``"frontdoor.two_stage_regression"``, ``"iv.instrumental_variable"``, ...); ``adjustment`` as in
-    :func:`identify_effect`. Returns DoWhy's ``CausalEstimate``
-    (``.value``).
+    ``seed`` (float64) and ``observed`` defaults to the SCM's scalar nodes (DoWhy cannot hold an image).
+    ``method`` is a DoWhy estimator name (``"backdoor.linear_regression"``, ``"frontdoor.two_stage_regression"``,
+    ``"iv.instrumental_variable"``, ...); ``adjustment`` as in :func:`identify_effect`. Returns DoWhy's
+    ``CausalEstimate`` (``.value``).
     """
     from dowhy import CausalModel
 
     graph = _graph_of(model)
+    if data is None and isinstance(model, SCM) and observed is None:
+        observed = scalar_nodes(model)
     observed = _observed(graph, treatment, outcome, observed)
     if data is None:
         if not isinstance(model, SCM):
             raise CausalPhysError("estimate_effect needs data=... when given a graph instead of an SCM")
-        data = model.sample(n, seed=seed, dtype=torch.float64).to_dataframe(observed)
+        data = model.sample(n, seed=seed, dtype=torch.float64, nodes=observed).to_dataframe(observed)
     else:
         missing = [c for c in observed if c not in data.columns]
         if missing:

@@ -9,7 +9,7 @@ touch (common random numbers), so ``scm.do(x=1).sample(n, seed=s)`` is the count
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 import networkx as nx
@@ -94,19 +94,28 @@ class SCM:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         return_noise: bool = False,
+        nodes: Iterable[str] | None = None,
     ) -> Batch:
         """Draw ``n`` units: ``{node: tensor (n, *shape)}``, every value in ``dtype`` on ``device``.
 
         With ``return_noise=True`` the exogenous noise of every node is kept in ``batch.noise``, so that
-        counterfactuals through non-invertible mechanisms can be computed later.
+        counterfactuals through non-invertible mechanisms can be computed later. ``nodes`` restricts the work to
+        those nodes and their ancestors (the values are the same as in a full draw with the same seed).
         """
         n = _batch_size(n)
         device = torch.device(device)
+        only = None
+        if nodes is not None:
+            nodes = [nodes] if isinstance(nodes, str) else list(nodes)
+            unknown = [k for k in nodes if k not in self._graph]
+            if unknown:
+                raise MechanismError(f"cannot sample unknown node(s) {unknown}; nodes are {list(self.nodes)}")
+            only = set(nodes).union(*(self._graph.ancestors(k) for k in nodes))
 
         def draw(node: str, mech: Mechanism) -> torch.Tensor | None:
             return mech.sample_noise(n, make_generator(derive_seed(seed, "node", node), device), device, dtype)
 
-        values, noise = self._forward(n, device, dtype, draw, keep={})
+        values, noise = self._forward(n, device, dtype, draw, keep={}, only=only)
         return Batch(values, noise if return_noise else None)
 
     def _forward(
@@ -116,11 +125,15 @@ class SCM:
         dtype: torch.dtype,
         noise_of: NoiseSource,
         keep: Mapping[str, torch.Tensor],
+        only: set[str] | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Run the structural equations in topological order; nodes in ``keep`` take the given values."""
+        """Run the structural equations in topological order; nodes in ``keep`` take the given values; with
+        ``only``, nodes outside it are skipped (it must be closed under ancestors)."""
         values: dict[str, torch.Tensor] = {}
         noises: dict[str, torch.Tensor] = {}
         for node in self.nodes:
+            if only is not None and node not in only:
+                continue
             if node in keep:
                 values[node] = keep[node]
                 continue

@@ -124,3 +124,12 @@ def test_exceptions_inside_a_mechanism_name_the_node():
 def test_bad_sample_size(n):
     with pytest.raises(cp.ParameterError, match="positive int"):
         linear_chain().sample(n, seed=0)
+
+
+def test_sampling_a_subset_of_nodes_gives_the_same_values():
+    scm = lab_scm()
+    full, part = scm.sample(50, seed=2), scm.sample(50, seed=2, nodes=["signal"])
+    assert set(part) == {"lab", "scanner", "phase", "signal"}  # the node and its ancestors
+    assert all(torch.equal(part[k], full[k]) for k in part)
+    with pytest.raises(cp.MechanismError, match=r"unknown node\(s\) \['signl'\]"):
+        scm.sample(5, seed=0, nodes=["signl"])
