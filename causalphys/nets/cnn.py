@@ -1,0 +1,53 @@
+"""The small CNN of DomainBed's MNIST experiments."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from causalphys.errors import ParameterError
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ParameterError(f"SmallCNN {name} must be a positive int, got {value!r}")
+    return value
+
+
+class SmallCNN(nn.Module):
+    """Four 3x3 conv blocks and a linear head (DomainBed's ``MNIST_CNN``, with its channel counts scaled).
+
+    Block ``i`` is ``Conv2d(3x3, padding 1) -> ReLU -> GroupNorm(8 groups)``; the channels are ``width``,
+    ``2 width``, ``2 width``, ``2 width`` (64-128-128-128 at the default ``width=64``) and the second conv has stride 2.
+    A global average pool turns the ``(n, 2 width, h', w')`` map into features of shape ``(n, n_features)`` with
+    ``n_features = 2 width``; ``head`` is ``Linear(n_features, n_outputs)``. Any input size works (28x28, 64x64,
+    ...): ``x`` is ``(n, in_channels, h, w)``.
+    """
+
+    def __init__(self, in_channels: int, n_outputs: int, width: int = 64):
+        super().__init__()
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.n_outputs = _positive_int("n_outputs", n_outputs)
+        self.width = _positive_int("width", width)
+        if self.width % 8:
+            raise ParameterError(f"SmallCNN width must be a multiple of 8 (GroupNorm uses 8 groups), got {width!r}")
+        channels = [self.in_channels, self.width, 2 * self.width, 2 * self.width, 2 * self.width]
+        strides = [1, 2, 1, 1]
+        layers: list[nn.Module] = []
+        for c_in, c_out, stride in zip(channels[:-1], channels[1:], strides):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.ReLU(), nn.GroupNorm(8, c_out)]
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
+        self.body = nn.Sequential(*layers)
+        self.n_features = channels[-1]
+        self.classifier = nn.Linear(self.n_features, self.n_outputs)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(n, in_channels, h, w) -> (n, n_features)``."""
+        return self.body(x)
+
+    def head(self, z: torch.Tensor) -> torch.Tensor:
+        """``(n, n_features) -> (n, n_outputs)``."""
+        return self.classifier(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

@@ -1,0 +1,90 @@
+"""A multilayer perceptron that flattens its input."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from causalphys.errors import ParameterError
+
+_INITS = ("torch", "xavier")
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ParameterError(f"MLP {name} must be a positive int, got {value!r}")
+    return value
+
+
+class MLP(nn.Module):
+    """``features(x) = relu(W_L ... relu(W_1 flatten(x) + b_1) ... + b_L)`` and ``head(z) = W z + b``.
+
+    Shapes: ``x`` is ``(n, *input_shape)`` with ``prod(input_shape) == in_features``; ``features(x)`` is
+    ``(n, n_features)`` with ``n_features = hidden[-1]`` (``in_features`` when ``hidden`` is empty); the output is
+    ``(n, n_outputs)``. Each hidden layer is ``Linear -> ReLU -> Dropout(dropout)`` (no dropout layer when
+    ``dropout == 0``).
+
+    ``in_features`` is an int or a per-sample shape such as ``(2, 14, 14)``. ``init`` chooses how
+    :meth:`reset_parameters` draws the weights: ``"torch"`` (PyTorch's default for ``nn.Linear``) or ``"xavier"``
+    (Xavier-uniform weights and zero biases, as in the IRM reference implementation).
+    """
+
+    def __init__(
+        self,
+        in_features: int | Sequence[int],
+        n_outputs: int,
+        hidden: Sequence[int] = (256, 256),
+        dropout: float = 0.0,
+        init: str = "torch",
+    ):
+        super().__init__()
+        if isinstance(in_features, int) and not isinstance(in_features, bool):
+            self.in_features = _positive_int("in_features", in_features)
+        elif isinstance(in_features, Sequence) and not isinstance(in_features, str) and len(in_features) > 0:
+            self.in_features = math.prod(_positive_int("in_features", size) for size in in_features)
+        else:
+            raise ParameterError(f"MLP in_features must be a positive int or a per-sample shape, got {in_features!r}")
+        self.n_outputs = _positive_int("n_outputs", n_outputs)
+        self.hidden = tuple(_positive_int("hidden width", h) for h in hidden)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ParameterError(f"MLP dropout must be in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
+        if init not in _INITS:
+            raise ParameterError(f"MLP init must be one of {list(_INITS)}, got {init!r}")
+        self.init = init
+
+        layers: list[nn.Module] = [nn.Flatten(1)]
+        width = self.in_features
+        for h in self.hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            if self.dropout > 0:
+                layers.append(nn.Dropout(self.dropout))
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.n_features = width
+        self.classifier = nn.Linear(width, self.n_outputs)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-draw every weight from the global torch RNG (the trainer seeds and forks it around this call)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                if self.init == "xavier":
+                    nn.init.xavier_uniform_(module.weight)
+                    nn.init.zeros_(module.bias)
+                else:
+                    module.reset_parameters()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(n, *input_shape) -> (n, n_features)``."""
+        return self.body(x)
+
+    def head(self, z: torch.Tensor) -> torch.Tensor:
+        """``(n, n_features) -> (n, n_outputs)``."""
+        return self.classifier(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

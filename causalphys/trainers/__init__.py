@@ -1,0 +1,12 @@
+"""Learners trained on several environments: ERM and the invariant-learning methods built on :class:`Trainer`.
+
+Every trainer has its hyper-parameters in ``__init__`` and its defaults plus random-search ranges in
+``conf/trainer/<name>.yaml``; it implements ``update(batches)`` and inherits ``fit``, ``predict``, ``save`` and
+``load`` from :class:`~causalphys.trainers.base.Trainer`.
+"""
+
+from causalphys.trainers.base import Trainer
+from causalphys.trainers.erm import ERM
+from causalphys.trainers.errors import CheckpointError, DataError, DataTypeError, NetError, NotFittedError
+
+__all__ = ["ERM", "CheckpointError", "DataError", "DataTypeError", "NetError", "NotFittedError", "Trainer"]

@@ -1,0 +1,121 @@
+"""Checkpoint files: atomic writes, safe reads, and the ``step_XXXXXXXX.pt`` files of a checkpoint folder.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so that it loads with
+``torch.load(..., weights_only=True)`` (no arbitrary pickled objects are executed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from causalphys.trainers.errors import CheckpointError
+
+_STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+
+
+def atomic_save(obj: object, path: str | os.PathLike) -> Path:
+    """Write ``obj`` with :func:`torch.save` to ``path`` so that ``path`` is never seen half written.
+
+    The data go to a temporary file in the same folder (created if missing), which is flushed, fsynced and then
+    moved over ``path`` with :func:`os.replace` (atomic on POSIX and Windows). If writing fails, the temporary file
+    is removed and ``path`` keeps its previous content.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The checkpoint dict at ``path``, read with ``weights_only=True`` onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {str(path)!r}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot read the checkpoint {str(path)!r}: {e}") from e
+    if not isinstance(ckpt, dict) or "net" not in ckpt or "format" not in ckpt:
+        raise CheckpointError(f"{str(path)!r} is not a causalphys trainer checkpoint")
+    return ckpt
+
+
+def step_checkpoint_path(directory: str | os.PathLike, step: int) -> Path:
+    """``directory/step_{step:08d}.pt``: the checkpoint after ``step`` completed updates."""
+    return Path(directory) / f"step_{step:08d}.pt"
+
+
+def step_checkpoints(directory: str | os.PathLike) -> dict[int, Path]:
+    """The ``step_XXXXXXXX.pt`` files of ``directory`` by step (empty if the folder does not exist)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return {}
+    found = {}
+    for entry in directory.iterdir():
+        match = _STEP_FILE.match(entry.name)
+        if match and entry.is_file():
+            found[int(match.group(1))] = entry
+    return found
+
+
+def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The checkpoint with the most completed steps in ``directory``, or ``None``."""
+    found = step_checkpoints(directory)
+    return found[max(found)] if found else None
+
+
+def remove_older_checkpoints(directory: str | os.PathLike, step: int) -> None:
+    """Delete the ``step_XXXXXXXX.pt`` files of ``directory`` from before ``step``."""
+    for earlier, path in step_checkpoints(directory).items():
+        if earlier < step:
+            path.unlink(missing_ok=True)
+
+
+def plain_data(value: object) -> object:
+    """``value`` as numbers, strings, lists and dicts (what ``torch.load(weights_only=True)`` reads back).
+
+    Mappings (also omegaconf's ``DictConfig``) become dicts with string keys, sequences (``ListConfig``, tuples)
+    lists; anything else (a ``torch.device``, a path) its ``str``.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, bytes):
+        return [plain_data(v) for v in value]
+    return str(value)
+
+
+def check_resumable(ckpt: dict, current: dict, may_change: frozenset[str], where: str) -> None:
+    """Raise :class:`CheckpointError` unless ``ckpt`` comes from the same run as ``current``.
+
+    ``current["hparams"]`` must equal ``ckpt["hparams"]`` except for the keys in ``may_change`` (the message lists
+    each difference as ``key: old -> new``); every other key of ``current`` (environment names, input shape, ...)
+    must equal the checkpoint's.
+    """
+    mine, theirs = current["hparams"], ckpt["hparams"]
+    changed = sorted(k for k in set(mine) | set(theirs) if k not in may_change and mine.get(k) != theirs.get(k))
+    if changed:
+        diffs = ", ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in changed)
+        raise CheckpointError(f"{where}: hyper-parameters differ ({diffs}); use another checkpoint_dir")
+    for key, value in current.items():
+        if key != "hparams" and ckpt.get(key) != value:
+            raise CheckpointError(f"{where}: its {key} {ckpt.get(key)!r} differ from this fit's {value!r}")

@@ -1,0 +1,24 @@
+"""Empirical risk minimisation (ERM): the pooled loss of all training environments."""
+
+from __future__ import annotations
+
+import torch
+
+from causalphys.trainers.base import Batch, Trainer
+
+
+class ERM(Trainer):
+    """Minimise the mean loss over the concatenated minibatches of all environments.
+
+    ``R(theta) = (1 / sum_e b_e) sum_e sum_i l(f_theta(x_ei), y_ei)`` with ``l`` the task loss (cross-entropy or
+    squared error) and ``b_e`` the minibatch size of environment ``e``. Environments are pooled, so ERM ignores
+    which environment a sample came from; it is the baseline every invariant learner is compared with.
+    Hyper-parameters: those of :class:`~causalphys.trainers.base.Trainer`.
+    """
+
+    def update(self, batches: list[Batch]) -> dict[str, float]:
+        x = torch.cat([x for x, _ in batches])
+        y = torch.cat([y for _, y in batches])
+        loss = self.task_loss(self.net_(x), y)
+        self.optimizer_step(loss)
+        return {"loss": loss.item()}

@@ -1,0 +1,77 @@
+"""Every trainer config in conf/trainer/ and every net config in conf/net/ instantiates and works."""
+
+import math
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+
+from causalphys.nets import MLP
+from causalphys.trainers.base import Trainer
+from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_space, sample_search_space
+
+from .data import same_weights, separable
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+TRAINERS = sorted((CONF / "trainer").glob("*.yaml"))
+NETS = sorted((CONF / "net").glob("*.yaml"))
+
+
+def _config(path):
+    cfg = OmegaConf.load(path)
+    space = cfg.pop(SEARCH_SPACE_KEY, None)
+    return cfg, space
+
+
+def _trainer(cfg, **overrides):
+    settings = {"steps": 3, "batch_size": 8, "progress": False} | overrides
+    trainer = hydra.utils.instantiate(cfg, **settings)
+    assert isinstance(trainer, Trainer)
+    return trainer
+
+
+def _envs(trainer):
+    return separable(n=16, d=4, n_envs=max(3, trainer.min_envs))
+
+
+def test_there_are_configs():
+    assert any(p.stem == "erm" for p in TRAINERS) and {p.stem for p in NETS} >= {"mlp", "small_cnn"}
+
+
+@pytest.mark.parametrize("path", TRAINERS, ids=lambda p: p.stem)
+def test_trainer_config_runs_deterministically_and_round_trips(path, tmp_path):
+    cfg, space = _config(path)
+    cls = get_class(cfg._target_)
+    assert set(cfg) - {"_target_"} <= set(cls.param_names()), "every key must be a constructor argument"
+    assert space, f"{path.name} needs a {SEARCH_SPACE_KEY} entry"
+    check_search_space(OmegaConf.to_container(space), params=cls.param_names())
+    _trainer(cfg, **sample_search_space(OmegaConf.to_container(space), seed=0))  # sampled values are accepted
+
+    trainer = _trainer(cfg)
+    envs = _envs(trainer)
+    trainer.fit(MLP(4, 2, hidden=(8,)), envs)
+    assert len(trainer.history_) == 3
+    assert all(math.isfinite(h["loss"]) for h in trainer.history_)
+
+    twin = _trainer(cfg).fit(MLP(4, 2, hidden=(8,)), envs)
+    assert same_weights(trainer.net_, twin.net_)
+    assert not same_weights(trainer.net_, _trainer(cfg, seed=1).fit(MLP(4, 2, hidden=(8,)), envs).net_)
+
+    path = trainer.save(tmp_path / "ckpt.pt")
+    loaded = _trainer(cfg).load(path, net=MLP(4, 2, hidden=(8,)))
+    x = envs["env0"][0]
+    assert torch.equal(loaded.predict(x), trainer.predict(x))
+
+
+@pytest.mark.parametrize("path", NETS, ids=lambda p: p.stem)
+def test_net_config_instantiates_with_the_data_dependent_keys(path):
+    cfg = OmegaConf.load(path)
+    data_keys = {"in_features": [2, 8, 8], "in_channels": 2, "n_outputs": 3}
+    missing = {k for k in cfg if OmegaConf.is_missing(cfg, k)}
+    assert missing and missing <= set(data_keys), f"{path.name}: unexpected mandatory keys {missing}"
+    net = hydra.utils.instantiate(cfg, **{k: data_keys[k] for k in missing})
+    z = net.features(torch.randn(4, 2, 8, 8))
+    assert z.shape == (4, net.n_features) and net.head(z).shape == (4, 3)
