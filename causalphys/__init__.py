@@ -6,6 +6,8 @@ The curated public API. Notebooks, experiments and users import from here::
     scm = cp.SCM(cp.CausalGraph([("x", "y")]), {"x": cp.mech.Normal(), "y": cp.mech.Linear({"x": 2.0})})
 """
 
+from causalphys import data, microscopy, nets, trainers
+from causalphys.cli.configs import load_scanners
 from causalphys.errors import (
     CausalPhysError,
     CounterfactualError,
@@ -23,10 +25,12 @@ from causalphys.scm.graph import ROLES, CausalGraph
 from causalphys.scm.interventions import Do, Intervention, Replace, Scale, SetNoise, Shift
 from causalphys.scm.model import SCM
 from causalphys.seeding import derive_seed
+from causalphys.trainers import ERM, Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ERM",
     "ROLES",
     "SCM",
     "Batch",
@@ -34,6 +38,7 @@ __all__ = [
     "CausalPhysError",
     "CounterfactualError",
     "CycleError",
+    "data",
     "Do",
     "Environments",
     "GraphError",
@@ -45,11 +50,16 @@ __all__ = [
     "Scale",
     "SetNoise",
     "Shift",
+    "Trainer",
     "derive_seed",
     "estimate_effect",
     "from_gcm",
     "identify_effect",
+    "load_scanners",
     "mech",
+    "microscopy",
+    "nets",
     "noise",
     "to_gcm",
+    "trainers",
 ]

@@ -1,0 +1,236 @@
+"""The image-formation mechanism: sample and instrument parameters in, the noiseless ADF image out.
+
+One node of the microscopy SCM. Its parents are the sample's latents (phase, lattice constant, rotation, strain,
+vacancy fraction, background level) and the instrument's parameters (probe, contrast exponent, scan). Its own
+exogenous noise holds what belongs to this particular specimen and this particular frame — where the crystal sits
+(offset), which columns are vacant, the thickness/contamination pattern, the per-line jitter and the mains phase —
+so re-imaging the same units with another scanner (a counterfactual) keeps the specimen and redraws nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+
+from causalphys.errors import ParameterError
+from causalphys.microscopy.phases import PHASES, Phase, column_weights, phase_tables
+from causalphys.microscopy.render import blur_and_scan, cell_window, column_pixels, deposit
+from causalphys.microscopy.scan import line_displacements, line_time, scan_matrix
+from causalphys.scm import noise as nz
+from causalphys.scm.mechanism import Mechanism
+
+SAMPLE_ROLES = (
+    "phase",  # index into the phases (0 perovskite, 1 hexagonal)
+    "lattice_constant",  # Å
+    "rotation",  # in-plane rotation of the crystal, rad
+    "strain_xx",
+    "strain_yy",
+    "strain_xy",  # symmetric strain tensor components (fractions)
+    "vacancy_fraction",  # probability that a column is missing
+    "background",  # thickness/contamination signal, fraction of electrons per incident electron
+)
+INSTRUMENT_ROLES = (
+    "probe_sigma",  # Å, Gaussian core
+    "probe_tail_fraction",  # intensity in the Lorentzian tail
+    "probe_tail_width",  # Å
+    "z_exponent",  # n in Z^n
+    "pixel_size",  # Å per pixel, nominal calibration
+    "scale_error_x",
+    "scale_error_y",  # apparent spacing a(1 + s) along the fast / slow axis
+    "scan_shear",  # rad
+    "scan_rotation",  # rad
+    "drift_speed",  # Å/s
+    "drift_angle",  # rad
+    "dwell_time",  # s
+    "flyback_time",  # s
+    "line_jitter",  # Å rms along the fast axis, per line
+    "mains_amplitude",  # Å
+    "mains_frequency",  # Hz
+)
+ROLES = SAMPLE_ROLES + INSTRUMENT_ROLES
+
+_POSITIVE = ("lattice_constant", "probe_sigma", "probe_tail_width", "z_exponent", "pixel_size", "dwell_time")
+_NONNEGATIVE = ("flyback_time", "line_jitter", "mains_amplitude", "mains_frequency", "drift_speed", "background")
+_FRACTIONS = ("probe_tail_fraction", "vacancy_fraction")
+
+
+class ImageFormation(Mechanism):
+    """``clean = render(sample, instrument, u)``: the noiseless fraction of electrons reaching the ADF detector at
+    each pixel, shape ``(n, H, W)`` (see :mod:`causalphys.microscopy.render` for the physics).
+
+    Parameters
+    ----------
+    shape : the image size ``(H, W)`` in pixels
+    pad : margin rendered around the image so probe tails and scan shifts do not wrap around
+    max_cells : half-width of the lattice-cell grid that is rendered (must cover the padded field; checked)
+    cross_section : ``κ`` of the reference column (Sr in SrTiO3) in Å²; others scale as ``Σ Z^n / 38^n``
+    background_modes : number of smooth cosine modes (15-60 Å wavelengths) of the thickness/contamination signal
+    parents : ``{role: node}`` where the graph names a role differently (roles: :data:`ROLES`)
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int] = (64, 64),
+        pad: int = 8,
+        max_cells: int = 16,
+        phases: tuple[Phase, ...] = PHASES,
+        cross_section: float = 0.1,
+        background_modes: int = 4,
+        parents: Mapping[str, str] | None = None,
+    ):
+        self.shape = (int(shape[0]), int(shape[1]))
+        if min(self.shape) < 8:
+            raise ParameterError(f"image shape must be at least 8x8 pixels, got {self.shape}")
+        self.pad = int(pad)
+        self.max_cells = int(max_cells)
+        self.phases = tuple(phases)
+        self.cross_section = float(cross_section)
+        self.background_modes = int(background_modes)
+        unknown = sorted(set(parents or {}) - set(ROLES))
+        if unknown:
+            raise ParameterError(f"unknown image-formation role(s) {unknown}; roles are {list(ROLES)}")
+        self.parents = {role: (parents or {}).get(role, role) for role in ROLES}
+        self.n_sites = max(len(p.sites) for p in self.phases)
+        padded_rows = self.shape[0] + 2 * self.pad
+        grid = (2 * self.max_cells + 1) ** 2
+        self._layout = {
+            "offset": 2,
+            "vacancy": grid * self.n_sites,
+            "background": 4 * self.background_modes,
+            "jitter": padded_rows,
+            "mains": 2,
+        }
+        self.noise = nz.Uniform(shape=(sum(self._layout.values()),))
+
+    def parent_names(self):
+        return frozenset(self.parents.values())
+
+    def split_noise(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The named blocks of this node's uniform noise vector."""
+        out, start = {}, 0
+        for name, size in self._layout.items():
+            out[name] = u[:, start : start + size]
+            start += size
+        return out
+
+    def _check(self, p: Mapping[str, torch.Tensor]) -> None:
+        for role in _POSITIVE:
+            if not bool((p[role] > 0).all()):
+                raise ParameterError(
+                    f"{role} (node {self.parents[role]!r}) must be > 0, got min {p[role].min().item():g}"
+                )
+        for role in _NONNEGATIVE:
+            if not bool((p[role] >= 0).all()):
+                raise ParameterError(
+                    f"{role} (node {self.parents[role]!r}) must be >= 0, got min {p[role].min().item():g}"
+                )
+        for role in _FRACTIONS:
+            if not bool(((p[role] >= 0) & (p[role] <= 1)).all()):
+                raise ParameterError(f"{role} (node {self.parents[role]!r}) must lie in [0, 1]")
+        phase = p["phase"]
+        if not bool(((phase >= 0) & (phase < len(self.phases)) & (phase == phase.round())).all()):
+            raise ParameterError(
+                f"phase (node {self.parents['phase']!r}) must be an index in 0..{len(self.phases) - 1}"
+            )
+        field = min(self.shape) * p["pixel_size"]
+        too_small = field < 2 * p["lattice_constant"] * (1 + p["strain_xx"].abs() + p["strain_yy"].abs())
+        if bool(too_small.any()):
+            i = int(too_small.nonzero()[0])
+            raise ParameterError(
+                f"the image is too small for the lattice: {min(self.shape)} px x {p['pixel_size'][i].item():.3g} Å/px "
+                f"holds fewer than two cells of {p['lattice_constant'][i].item():.3g} Å (unit {i})"
+            )
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        p = {role: parents[name].to(dtype) for role, name in self.parents.items()}
+        self._check(p)
+        blocks = self.split_noise(u)
+        height, width = self.shape
+        hp, wp = height + 2 * self.pad, width + 2 * self.pad
+
+        # sample: lattice vectors (Å), columns and their cross-sections
+        cells, sites, z = phase_tables(self.phases, device, dtype)
+        phase = p["phase"].long()
+        strain = torch.stack(
+            [
+                torch.stack([1 + p["strain_xx"], p["strain_xy"]], -1),
+                torch.stack([p["strain_xy"], 1 + p["strain_yy"]], -1),
+            ],
+            -2,
+        )
+        c, s = torch.cos(p["rotation"]), torch.sin(p["rotation"])
+        rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
+        lattice = rot @ strain @ cells[phase] * p["lattice_constant"].view(-1, 1, 1)
+        weights = column_weights(z[phase], p["z_exponent"]) / 38.0 ** p["z_exponent"].view(-1, 1)
+        weights = self.cross_section * weights  # (n, S)
+
+        # scan: pixel -> sample map and per-line displacements
+        t_line = line_time(wp, p["dwell_time"], p["flyback_time"])
+        drift = p["drift_speed"].view(-1, 1) * torch.stack(
+            [torch.cos(p["drift_angle"]), torch.sin(p["drift_angle"])], -1
+        )
+        b = scan_matrix(
+            p["pixel_size"],
+            p["scale_error_x"],
+            p["scale_error_y"],
+            p["scan_shear"],
+            p["scan_rotation"],
+            drift,
+            p["dwell_time"],
+            t_line,
+        )
+        b_inv = torch.linalg.inv(b)
+        eps = torch.finfo(dtype).eps
+        jitter_z = torch.special.ndtri(blocks["jitter"].clamp(eps, 1 - eps))
+        mains_phase, mains_direction = (2 * math.pi * blocks["mains"]).unbind(-1)
+        shift = line_displacements(
+            hp,
+            t_line,
+            p["line_jitter"],
+            jitter_z,
+            p["mains_amplitude"],
+            p["mains_frequency"],
+            mains_phase,
+            mains_direction,
+        )
+        shift_px = torch.einsum("nij,nrj->nri", b_inv, shift)
+
+        # columns -> pixels -> probe and scan
+        lattice_px = b_inv @ lattice
+        cells, index = cell_window(lattice_px, blocks["offset"], (hp, wp), self.max_cells)
+        q = column_pixels(lattice_px, cells, sites[phase], blocks["offset"], ((wp - 1) / 2, (hp - 1) / 2))
+        vacancy_u = (
+            blocks["vacancy"].view(n, -1, self.n_sites).gather(1, index.unsqueeze(-1).expand(-1, -1, self.n_sites))
+        )
+        keep = vacancy_u >= p["vacancy_fraction"].view(-1, 1, 1)
+        deposited = deposit(q, weights.unsqueeze(1), keep, (hp, wp))
+        rows, cols = slice(self.pad, self.pad + height), slice(self.pad, self.pad + width)
+        image = blur_and_scan(
+            deposited, b, shift_px, p["probe_sigma"], p["probe_tail_fraction"], p["probe_tail_width"], rows, cols
+        )
+        return image + self._background(blocks["background"], p["background"], b, height, width)
+
+    def _background(self, u: torch.Tensor, level: torch.Tensor, b: torch.Tensor, height: int, width: int):
+        """``level · (1 + (1/2M) Σ_m a_m cos(2π k_m · r + φ_m))``: a smooth thickness/contamination signal in sample
+        coordinates ``r`` (Å), wavelengths 15-60 Å."""
+        m = self.background_modes
+        if m == 0:
+            return level.view(-1, 1, 1)
+        amp, wavelength, direction, phase = u.view(-1, m, 4).unbind(-1)
+        k = torch.stack([torch.cos(2 * math.pi * direction), torch.sin(2 * math.pi * direction)], -1)
+        k = k / (15.0 + 45.0 * wavelength).unsqueeze(-1)  # cycles per Å
+        kb = torch.einsum("nmi,nij->nmj", k, b)  # cycles per pixel along (fast, slow)
+        x = torch.arange(width, device=b.device, dtype=b.dtype) - (width - 1) / 2
+        y = torch.arange(height, device=b.device, dtype=b.dtype) - (height - 1) / 2
+        # cos(α + β) = cos α cos β - sin α sin β, with α along the slow axis (+ phase), β along the fast axis
+        alpha = 2 * math.pi * (kb[..., 1:2] * y.view(1, 1, -1) + phase.unsqueeze(-1))  # (n, m, H)
+        beta = 2 * math.pi * kb[..., 0:1] * x.view(1, 1, -1)  # (n, m, W)
+        rows = torch.cat([torch.cos(alpha), -torch.sin(alpha)], 1) * torch.cat([amp, amp], 1).unsqueeze(-1)
+        cols = torch.cat([torch.cos(beta), torch.sin(beta)], 1)
+        waves = rows.transpose(1, 2) @ cols  # (n, H, W)
+        return level.view(-1, 1, 1) * (1 + waves / (2 * m))
+
+    def __repr__(self):
+        return f"ImageFormation(shape={self.shape}, pad={self.pad}, phases={[p.name for p in self.phases]})"

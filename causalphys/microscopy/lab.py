@@ -1,0 +1,192 @@
+"""The confounded lab: an SCM in which the lab, not the sample, decides what the instrument looks like.
+
+Causal story (all of it a graph of causalphys mechanisms, every latent a node)::
+
+    lab ──► label ──► phase / vacancy_fraction ──► clean ──► image
+     │        │                                    ▲          ▲
+     │        └──► scanner ──► instrument parameters ┘ (dose, gain, ...)
+     └──────────────────────► mains_frequency ───────┘
+
+- ``label`` is the sample's designation (what the lab recorded it as: perovskite or hexagonal, or defective or
+  not). The lab specialises in some materials (``label_prior``).
+- The synthesis realises the designation with probability ``1 - label_noise``: ``phase = label`` flipped with
+  probability ``label_noise`` (for the ``defect`` task, the designation sets the vacancy fraction the same way).
+  The structure in the image therefore predicts the label at best ``1 - label_noise`` of the time.
+- The lab routes samples to its two scanners by designation: beam-sensitive (label 1) samples go to the lab's
+  label-1 scanner (e.g. the low-dose set-up) with probability ``consistency`` — its operator lowers the dose for
+  them — the others to the label-0 scanner. ``consistency`` is the confounding strength of the lab; a lab with
+  ``consistency = 0.1`` reverses the scanner-label association.
+- The lab's power grid sets the mains frequency (50 or 60 Hz) that the scan picks up.
+
+So, exactly as colour does in Colored MNIST (Arjovsky et al. 2019), the instrument signature predicts the label
+better than the structure in labs with high consistency, and the opposite way in a lab that routes the other way.
+Environments are interventions on ``lab``; the oracle data cut the ``label -> scanner`` edge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from causalphys.errors import ParameterError
+from causalphys.microscopy.detector import Detector
+from causalphys.microscopy.imaging import ImageFormation
+from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
+from causalphys.scm import mech
+from causalphys.scm import noise as nz
+from causalphys.scm.graph import CausalGraph
+from causalphys.scm.model import SCM
+
+TASKS = ("phase", "defect")
+_DETECTOR = ("dose", "gain", "offset", "read_noise", "saturation")
+_SCAN = tuple(p for p in PARAMETERS if p not in _DETECTOR)
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A lab: the scanners (indices into the presets) it uses for label-0 and label-1 samples, how consistently
+    it routes by label, its mains frequency and its label prior."""
+
+    name: str
+    scanners: tuple[int, int]
+    consistency: float
+    mains_frequency: float = 50.0
+    label_prior: float = 0.5
+
+    def __post_init__(self):
+        if not 0.0 <= self.consistency <= 1.0:
+            raise ParameterError(f"lab {self.name!r}: consistency must be a probability, got {self.consistency}")
+        if not 0.0 <= self.label_prior <= 1.0:
+            raise ParameterError(f"lab {self.name!r}: label_prior must be a probability, got {self.label_prior}")
+        if self.mains_frequency <= 0:
+            raise ParameterError(f"lab {self.name!r}: mains_frequency must be > 0, got {self.mains_frequency}")
+
+
+def _table(values, like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, dtype=like.dtype, device=like.device)
+
+
+def _lab_index(lab: torch.Tensor, n_labs: int) -> torch.Tensor:
+    index = lab.long()
+    if bool(((index < 0) | (index >= n_labs)).any()):
+        raise ParameterError(f"lab must be an index in 0..{n_labs - 1}, got {lab.unique().tolist()}")
+    return index
+
+
+def confounded_lab(
+    scanners: Sequence[ScannerPreset],
+    labs: Sequence[Lab],
+    task: str = "phase",
+    label_noise: float = 0.25,
+    image_shape: tuple[int, int] = (64, 64),
+    lattice_constant: tuple[float, float] = (3.0, 4.0),
+    strain_std: float = 0.005,
+    vacancy_fraction: tuple[float, float] = (0.0, 0.02),
+    defect_fraction: tuple[float, float] = (0.08, 0.15),
+    background: tuple[float, float] = (0.002, 0.02),
+    exact_poisson_below: float = 30.0,
+) -> SCM:
+    """Build the confounded-lab SCM (module docstring). Node ``image`` is the recorded ADF image ``(n, H, W)`` in
+    ADU; ``label`` is the target; every sample and instrument latent is a node of its own.
+
+    ``task="phase"``: label = designated phase (0 perovskite, 1 hexagonal); ``task="defect"``: label = designated
+    defective (vacancy fraction in ``defect_fraction`` instead of ``vacancy_fraction``), phase drawn at random.
+    """
+    if task not in TASKS:
+        raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
+    if not 0.0 <= label_noise <= 0.5:
+        raise ParameterError(f"label_noise must lie in [0, 0.5], got {label_noise}")
+    scanners, labs = tuple(scanners), tuple(labs)
+    if not labs:
+        raise ParameterError("confounded_lab needs at least one lab")
+    for lab in labs:
+        bad = [s for s in lab.scanners if not 0 <= s < len(scanners)]
+        if bad:
+            raise ParameterError(f"lab {lab.name!r} uses scanner index {bad}, but there are {len(scanners)} presets")
+    n_labs = len(labs)
+
+    def label_of(lab, u):
+        return (u < _table([x.label_prior for x in labs], u)[_lab_index(lab, n_labs)]).to(u.dtype)
+
+    def scanner_of(lab, label, u):
+        i = _lab_index(lab, n_labs)
+        table = _table([x.scanners for x in labs], u)[i]  # (n, 2): scanner for label 0, for label 1
+        consistent = u < _table([x.consistency for x in labs], u)[i]
+        routed = torch.where(consistent, label, 1 - label).long()
+        return table.gather(1, routed.view(-1, 1)).squeeze(1)
+
+    def mains_of(lab):
+        return _table([x.mains_frequency for x in labs], lab)[_lab_index(lab, n_labs)]
+
+    def realise(label, u):  # the synthesis realises the designation with probability 1 - label_noise
+        return torch.where(u < label_noise, 1 - label, label)
+
+    low_v, high_v = vacancy_fraction
+    low_d, high_d = defect_fraction
+
+    def vacancies_of(label, u):
+        defective = realise(label, u[:, 0])
+        return torch.where(defective > 0.5, low_d + (high_d - low_d) * u[:, 1], low_v + (high_v - low_v) * u[:, 1])
+
+    sample_edges = [("label", "phase")] if task == "phase" else [("label", "vacancy_fraction")]
+    sample_nodes = [
+        "lattice_constant",
+        "rotation",
+        "strain_xx",
+        "strain_yy",
+        "strain_xy",
+        "background",
+        "phase",
+        "vacancy_fraction",
+    ]
+    edges = [("lab", "label"), ("lab", "scanner"), ("label", "scanner"), ("lab", "mains_frequency"), *sample_edges]
+    edges += [("scanner", p) for p in PARAMETERS]
+    image_parents = [*sample_nodes, *_SCAN, "drift_angle", "mains_frequency"]
+    edges += [(p, "clean") for p in image_parents]
+    edges += [
+        ("pixel_size", "pixel_area"),
+        ("scale_error_x", "pixel_area"),
+        ("scale_error_y", "pixel_area"),
+    ]
+    edges += [(p, "image") for p in ("clean", "pixel_area", *_DETECTOR)]
+    roles = {
+        "lab": "confounder",
+        "label": "label",
+        "scanner": "instrument",
+        "mains_frequency": "instrument",
+        "drift_angle": "instrument",
+    }
+    roles.update({p: "instrument" for p in PARAMETERS})
+    roles.update({p: "sample" for p in sample_nodes})
+    graph = CausalGraph(edges, nodes=["drift_angle"], roles=roles)
+
+    uniform = nz.Uniform()
+    mechanisms = {
+        "lab": mech.Categorical([1.0 / n_labs] * n_labs) if n_labs > 1 else mech.Constant(0.0),
+        "label": mech.Function(label_of, noise=uniform),
+        "scanner": mech.Function(scanner_of, noise=uniform),
+        "mains_frequency": mech.Additive(mains_of),
+        "drift_angle": mech.Uniform(0.0, 2 * math.pi),
+        "lattice_constant": mech.Uniform(*lattice_constant),
+        "rotation": mech.Uniform(0.0, 2 * math.pi),
+        "strain_xx": mech.Normal(0.0, strain_std),
+        "strain_yy": mech.Normal(0.0, strain_std),
+        "strain_xy": mech.Normal(0.0, strain_std),
+        "background": mech.Uniform(*background),
+        "pixel_area": mech.Additive(
+            lambda pixel_size, scale_error_x, scale_error_y: pixel_size**2 / ((1 + scale_error_x) * (1 + scale_error_y))
+        ),
+        "clean": ImageFormation(shape=image_shape),
+        "image": Detector(shape=image_shape, exact_below=exact_poisson_below),
+    }
+    if task == "phase":
+        mechanisms["phase"] = mech.Function(realise, noise=uniform)
+        mechanisms["vacancy_fraction"] = mech.Uniform(low_v, high_v) if high_v > low_v else mech.Constant(low_v)
+    else:
+        mechanisms["phase"] = mech.Bernoulli(0.5)
+        mechanisms["vacancy_fraction"] = mech.Function(vacancies_of, noise=nz.Uniform(shape=2))
+    mechanisms.update({p: PresetParameter(p, scanners) for p in PARAMETERS})
+    return SCM(graph, mechanisms)

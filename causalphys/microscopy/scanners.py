@@ -1,0 +1,130 @@
+"""Named scanners: each a distribution over the instrument's parameters, and the mechanism that draws them.
+
+A preset is data (``conf/scanner/*.yaml``): for every instrument parameter a range ``[low, high]`` from which a unit
+imaged on that scanner draws its value — uniformly, or log-uniformly for the parameters listed in ``log_uniform``
+(the dose spans decades). An instrument-parameter node's mechanism :class:`PresetParameter` reads the ``scanner``
+node (an index into the presets) and maps its own uniform noise ``u`` to ``low + (high - low) u`` of that scanner:
+re-imaging a unit with another scanner keeps the unit's quantile ``u`` (a counterfactual).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from causalphys.errors import ParameterError
+from causalphys.scm import noise as nz
+from causalphys.scm.mechanism import Mechanism
+
+PARAMETERS = (
+    "probe_sigma",
+    "probe_tail_fraction",
+    "probe_tail_width",
+    "z_exponent",
+    "pixel_size",
+    "scale_error_x",
+    "scale_error_y",
+    "scan_shear",
+    "scan_rotation",
+    "drift_speed",
+    "dwell_time",
+    "flyback_time",
+    "line_jitter",
+    "mains_amplitude",
+    "dose",
+    "gain",
+    "offset",
+    "read_noise",
+    "saturation",
+)
+"""The instrument parameters every preset gives a range for (units as in :mod:`causalphys.microscopy.imaging`;
+dose in e⁻/Å², gain in ADU per electron, offset, read noise and saturation in ADU)."""
+
+_POSITIVE = ("probe_sigma", "probe_tail_width", "z_exponent", "pixel_size", "dwell_time", "dose", "gain", "saturation")
+
+
+@dataclass(frozen=True)
+class ScannerPreset:
+    """A named scanner: ``ranges[parameter] = (low, high)`` for every parameter in :data:`PARAMETERS`."""
+
+    name: str
+    ranges: Mapping[str, Sequence[float]]
+    log_uniform: Sequence[str] = ("dose",)
+    description: str = ""
+    references: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        missing = [p for p in PARAMETERS if p not in self.ranges]
+        unknown = [p for p in self.ranges if p not in PARAMETERS]
+        if missing or unknown:
+            raise ParameterError(f"scanner {self.name!r}: missing parameter ranges {missing}, unknown {unknown}")
+        for p, bounds in self.ranges.items():
+            if len(bounds) != 2:
+                raise ParameterError(f"scanner {self.name!r}: range of {p} must be [low, high], got {list(bounds)}")
+            low, high = float(bounds[0]), float(bounds[1])
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ParameterError(f"scanner {self.name!r}: range of {p} must have low <= high, got {list(bounds)}")
+            if p in _POSITIVE and low <= 0:
+                raise ParameterError(f"scanner {self.name!r}: {p} must be > 0, got range {list(bounds)}")
+            if p == "probe_tail_fraction" and not (0 <= low and high <= 1):
+                raise ParameterError(f"scanner {self.name!r}: probe_tail_fraction must lie in [0, 1]")
+        for p in self.log_uniform:
+            if p not in PARAMETERS:
+                raise ParameterError(f"scanner {self.name!r}: log_uniform names unknown parameter {p!r}")
+            if float(self.ranges[p][0]) <= 0:
+                raise ParameterError(f"scanner {self.name!r}: log-uniform {p} needs a positive range")
+
+
+class PresetParameter(Mechanism):
+    """``x = low[s] + (high[s] - low[s]) · u`` (or log-uniform) for the scanner ``s`` of each unit; ``u ~ U(0, 1)``.
+
+    Invertible given the scanner: ``u = (x - low) / (high - low)`` (``1/2`` where a range is a single value).
+    """
+
+    invertible = True
+
+    def __init__(self, parameter: str, presets: Sequence[ScannerPreset], scanner: str = "scanner"):
+        if parameter not in PARAMETERS:
+            raise ParameterError(f"unknown instrument parameter {parameter!r}; parameters are {list(PARAMETERS)}")
+        if not presets:
+            raise ParameterError("PresetParameter needs at least one scanner preset")
+        self.parameter = parameter
+        self.presets = tuple(presets)
+        self.scanner = scanner
+        self.log = parameter in self.presets[0].log_uniform
+        if any((parameter in p.log_uniform) != self.log for p in self.presets):
+            raise ParameterError(f"presets disagree on whether {parameter} is log-uniform")
+        self.noise = nz.Uniform()
+        self.shape = ()
+
+    def parent_names(self):
+        return frozenset({self.scanner})
+
+    def _bounds(self, scanner: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        index = scanner.long()
+        if bool(((index < 0) | (index >= len(self.presets)) | (scanner != index)).any()):
+            raise ParameterError(
+                f"scanner must be an index in 0..{len(self.presets) - 1}, got {scanner.unique().tolist()}"
+            )
+        table = torch.tensor([list(map(float, p.ranges[self.parameter])) for p in self.presets], dtype=torch.float64)
+        if self.log:
+            table = table.log()
+        table = table.to(device=scanner.device, dtype=dtype)[index]
+        return table[:, 0], table[:, 1]
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        low, high = self._bounds(parents[self.scanner], dtype)
+        value = low + (high - low) * u
+        return value.exp() if self.log else value
+
+    def invert(self, parents, value):
+        low, high = self._bounds(parents[self.scanner], value.dtype)
+        x = value.log() if self.log else value
+        width = high - low
+        return torch.where(width > 0, (x - low) / torch.where(width > 0, width, torch.ones_like(width)), 0.5)
+
+    def __repr__(self):
+        return f"PresetParameter({self.parameter!r}, {[p.name for p in self.presets]})"
