@@ -126,5 +126,20 @@ class Linear(Additive):
             out = out + as_tensor(w, device, dtype) * parents[name]
         return out
 
+    def evaluate(self, parents, u, *, n, device, dtype):
+        """``u + Σ w_p · p + bias`` accumulated into one new tensor (one pass per parent, no temporaries)."""
+        if u is None or any(isinstance(w, torch.Tensor) for w in self.weights.values()):
+            return super().evaluate(parents, u, n=n, device=device, dtype=dtype)
+        out = u
+        for name, w in self.weights.items():
+            p = parents[name]
+            if out is u or torch.broadcast_shapes(out.shape, p.shape) != out.shape:
+                out = torch.add(out, p, alpha=w)  # a new tensor: the noise u stays as drawn
+            else:
+                out.add_(p, alpha=w)
+        if out is u:
+            out = u.clone()
+        return out.add_(self.bias) if self.bias != 0 else out
+
     def __repr__(self):
         return f"Linear(weights={self.weights}, bias={self.bias}, noise={self.noise!r})"

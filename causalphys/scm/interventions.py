@@ -57,7 +57,7 @@ class Do(Intervention):
         self.per_unit = per_unit
 
     def apply(self, mechanism):
-        return Constant(self.value, self.per_unit)
+        return Constant(self.value, self.per_unit, shape=mechanism.shape)
 
 
 class Replace(Intervention):

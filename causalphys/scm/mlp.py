@@ -49,6 +49,9 @@ class MLP(Additive):
         self.shape = self.out_shape
         self._weights: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
+    chunk = 65_536
+    """Rows per chunk in :meth:`predict` (memory, not results: every row is computed the same way)."""
+
     def parent_names(self):
         return None
 
@@ -76,14 +79,21 @@ class MLP(Additive):
         return self._weights[key]
 
     def predict(self, parents, *, n, device, dtype):
-        x = torch.cat([parents[k].reshape(n, -1).to(dtype) for k in sorted(parents)], dim=1)
-        layers = self.weights(x.shape[1], device, dtype)
+        """``g(concat(parents))``, computed in row chunks of :attr:`chunk` so that the hidden activations (``n x
+        width``) never exist for the whole batch at once."""
+        inputs = [parents[k].reshape(n, -1) for k in sorted(parents)]
+        layers = self.weights(sum(x.shape[1] for x in inputs), device, dtype)
         act = _ACTIVATIONS[self.activation]
-        for i, (w, b) in enumerate(layers):
-            x = torch.addmm(b, x, w)
-            if i < len(layers) - 1:
-                x = act(x)
-        return x.reshape(n, *self.out_shape)
+        out = torch.empty(n, layers[-1][0].shape[1], device=device, dtype=dtype)
+        for start in range(0, n, self.chunk):
+            rows = slice(start, start + self.chunk)
+            x = torch.cat([p[rows].to(dtype) for p in inputs], dim=1)
+            for i, (w, b) in enumerate(layers):
+                x = torch.addmm(b, x, w)
+                if i < len(layers) - 1:
+                    x = act(x)
+            out[rows] = x
+        return out.reshape(n, *self.out_shape)
 
     def __repr__(self):
         return (

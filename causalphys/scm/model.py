@@ -115,7 +115,7 @@ class SCM:
         def draw(node: str, mech: Mechanism) -> torch.Tensor | None:
             return mech.sample_noise(n, make_generator(derive_seed(seed, "node", node), device), device, dtype)
 
-        values, noise = self._forward(n, device, dtype, draw, keep={}, only=only)
+        values, noise = self._forward(n, device, dtype, draw, keep={}, only=only, record=return_noise)
         return Batch(values, noise if return_noise else None)
 
     def _forward(
@@ -126,9 +126,11 @@ class SCM:
         noise_of: NoiseSource,
         keep: Mapping[str, torch.Tensor],
         only: set[str] | None = None,
+        record: bool = False,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Run the structural equations in topological order; nodes in ``keep`` take the given values; with
-        ``only``, nodes outside it are skipped (it must be closed under ancestors)."""
+        ``only``, nodes outside it are skipped (it must be closed under ancestors). The noise is returned only
+        with ``record`` (otherwise each node's noise is freed once the node is computed)."""
         values: dict[str, torch.Tensor] = {}
         noises: dict[str, torch.Tensor] = {}
         for node in self.nodes:
@@ -139,7 +141,7 @@ class SCM:
                 continue
             mech = self._mechanisms[node]
             u = noise_of(node, mech)
-            if u is not None:
+            if record and u is not None:
                 noises[node] = u
             parents = {p: values[p] for p in self._graph.parents(node)}
             values[node] = self._evaluate(node, mech, parents, u, n, device, dtype)
@@ -179,7 +181,8 @@ class SCM:
             )
         if out.dtype != dtype or out.device != device:
             out = out.to(device=device, dtype=dtype)
-        if self.check_finite and out.is_floating_point():
+        # one pass: a sum is finite unless some value is NaN or ±inf (or the sum overflows, rechecked exactly)
+        if self.check_finite and out.is_floating_point() and not bool(torch.isfinite(out.sum())):
             finite = torch.isfinite(out)
             if not bool(finite.all()):
                 bad = (~finite).reshape(n, -1).any(dim=1)
@@ -278,8 +281,8 @@ class SCM:
             return factual.invert(parents, batch[node])
 
         keep = {k: batch[k] for k in self.nodes if k not in affected}
-        values, used = cf_scm._forward(n, device, dtype, abduct, keep)
         has_noise = noise is not None or getattr(batch, "noise", None) is not None
+        values, used = cf_scm._forward(n, device, dtype, abduct, keep, record=has_noise)
         return Batch(values, {**recorded, **used} if has_noise else None)
 
     def __repr__(self) -> str:

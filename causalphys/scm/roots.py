@@ -29,10 +29,11 @@ class Constant(Mechanism):
 
     ``value`` is a number or a tensor. With ``per_unit=None`` a tensor whose first dimension equals the batch size
     ``n`` is read as one value per unit; pass ``per_unit`` explicitly where a node's own first dimension could
-    equal ``n``.
+    equal ``n``. With ``shape`` (the node's shape, known to a hard ``do`` from the mechanism it replaces) the value
+    is broadcast to it: ``do(image=0.0)`` sets every pixel.
     """
 
-    def __init__(self, value: float | torch.Tensor, per_unit: bool | None = None):
+    def __init__(self, value: float | torch.Tensor, per_unit: bool | None = None, shape=None):
         if isinstance(value, torch.Tensor):
             bad = value.is_floating_point() and not bool(torch.isfinite(value).all())
         else:
@@ -44,6 +45,7 @@ class Constant(Mechanism):
             raise ParameterError(f"a constant must be finite, got {value!r}")
         self.value = value
         self.per_unit = per_unit
+        self.shape = None if shape is None else tuple(int(s) for s in shape)
 
     def is_per_unit(self, n: int) -> bool:
         """Whether the stored value is read as one value per unit for a batch of ``n``."""
@@ -58,8 +60,18 @@ class Constant(Mechanism):
                 raise ParameterError(
                     f"a per-unit value needs first dimension {n} (the batch size), got {tuple(v.shape)}"
                 )
-            return v.clone()
-        return v.expand(n, *v.shape).clone()
+        else:
+            v = v.unsqueeze(0)
+        if self.shape is None:
+            return v.expand(n, *v.shape[1:]).clone()
+        if v.dim() == 1:  # one number per unit (or for all): fills the node's whole shape
+            v = v.view(-1, *(1,) * len(self.shape))
+        try:
+            return torch.broadcast_to(v, (n, *self.shape)).clone()
+        except RuntimeError as err:
+            raise ParameterError(
+                f"a value of shape {tuple(v.shape[1:])} does not fit the node's shape {self.shape}"
+            ) from err
 
     def __repr__(self):
         v = self.value

@@ -38,7 +38,7 @@ def lab_scm():
             "label": cp.mech.Function(lambda phase, u: (phase + (u < 0.25)) % 2, noise=cp.noise.Uniform()),
             "signal": cp.mech.Additive(lambda phase, scanner: 2 * phase + scanner, noise=cp.noise.Normal(0, 0.5)),
             "image": cp.mech.Function(
-                lambda signal, u: signal.view(-1, 1, 1) + u, noise=cp.noise.Normal(0, 1, shape=(8, 8))
+                lambda signal, u: signal.view(-1, 1, 1) + u, noise=cp.noise.Normal(0, 1, shape=(8, 8)), shape=(8, 8)
             ),
         },
     )

@@ -111,3 +111,13 @@ def test_intervention_errors_name_the_node():
     det = cp.SCM([("x", "y")], {"x": cp.mech.Normal(), "y": cp.mech.Additive(lambda x: x)})
     with pytest.raises(cp.InterventionError, match="node 'y'.*deterministic"):
         det.intervene(y=cp.noise.Normal())
+
+
+def test_do_with_a_number_fills_a_shaped_node():
+    scm = lab_scm()
+    b = scm.do(image=0.5).sample(3, seed=0)
+    assert b["image"].shape == (3, 8, 8) and torch.all(b["image"] == 0.5)
+    per_unit = scm.do(image=torch.tensor([1.0, 2.0, 3.0])).sample(3, seed=0)
+    assert torch.equal(per_unit["image"][:, 4, 4], torch.tensor([1.0, 2.0, 3.0]))
+    with pytest.raises(cp.MechanismError, match=r"shape \(5,\) does not fit the node's shape \(8, 8\)"):
+        scm.do(image=torch.ones(5)).sample(3, seed=0)
