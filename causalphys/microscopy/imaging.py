@@ -16,7 +16,7 @@ import torch
 
 from causalphys.errors import ParameterError
 from causalphys.microscopy.phases import PHASES, Phase, column_weights, phase_tables
-from causalphys.microscopy.render import blur_and_scan, cell_window, column_pixels, deposit
+from causalphys.microscopy.render import blur_and_scan, cell_window, column_pixels, deposit, inv2
 from causalphys.microscopy.scan import line_displacements, line_time, scan_matrix
 from causalphys.scm import noise as nz
 from causalphys.scm.mechanism import Mechanism
@@ -181,7 +181,7 @@ class ImageFormation(Mechanism):
             p["dwell_time"],
             t_line,
         )
-        b_inv = torch.linalg.inv(b)
+        b_inv = inv2(b)
         eps = torch.finfo(dtype).eps
         jitter_z = torch.special.ndtri(blocks["jitter"].clamp(eps, 1 - eps))
         mains_phase, mains_direction = (2 * math.pi * blocks["mains"]).unbind(-1)

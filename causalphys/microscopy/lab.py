@@ -82,18 +82,21 @@ def confounded_lab(
     task: str = "phase",
     label_noise: float = 0.25,
     image_shape: tuple[int, int] = (64, 64),
-    lattice_constant: tuple[float, float] = (3.0, 4.0),
+    lattice_constants: Sequence[float] = (3.905, 3.16),
+    lattice_spread: float = 0.03,
     strain_std: float = 0.005,
     vacancy_fraction: tuple[float, float] = (0.0, 0.02),
     defect_fraction: tuple[float, float] = (0.08, 0.15),
     background: tuple[float, float] = (0.002, 0.02),
-    exact_poisson_below: float = 30.0,
+    exact_poisson_below: float = 10.0,
 ) -> SCM:
     """Build the confounded-lab SCM (module docstring). Node ``image`` is the recorded ADF image ``(n, H, W)`` in
     ADU; ``label`` is the target; every sample and instrument latent is a node of its own.
 
     ``task="phase"``: label = designated phase (0 perovskite, 1 hexagonal); ``task="defect"``: label = designated
     defective (vacancy fraction in ``defect_fraction`` instead of ``vacancy_fraction``), phase drawn at random.
+    Each phase has its own lattice constant (SrTiO3 3.905 Å, MoS2 3.16 Å by default), varied by
+    ``± lattice_spread``.
     """
     if task not in TASKS:
         raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
@@ -124,6 +127,16 @@ def confounded_lab(
     def realise(label, u):  # the synthesis realises the designation with probability 1 - label_noise
         return torch.where(u < label_noise, 1 - label, label)
 
+    if len(lattice_constants) != 2 or min(lattice_constants) <= 0 or not 0 <= lattice_spread < 1:
+        raise ParameterError(
+            f"lattice_constants must give one positive value (Å) per phase, got {list(lattice_constants)}, and "
+            f"lattice_spread must lie in [0, 1), got {lattice_spread}"
+        )
+
+    def lattice_of(phase, u):  # each phase has its own lattice constant, ± lattice_spread (composition, doping)
+        nominal = _table(list(lattice_constants), u)[phase.long()]
+        return nominal * (1 + lattice_spread * (2 * u - 1))
+
     low_v, high_v = vacancy_fraction
     low_d, high_d = defect_fraction
 
@@ -132,6 +145,7 @@ def confounded_lab(
         return torch.where(defective > 0.5, low_d + (high_d - low_d) * u[:, 1], low_v + (high_v - low_v) * u[:, 1])
 
     sample_edges = [("label", "phase")] if task == "phase" else [("label", "vacancy_fraction")]
+    sample_edges.append(("phase", "lattice_constant"))
     sample_nodes = [
         "lattice_constant",
         "rotation",
@@ -170,7 +184,7 @@ def confounded_lab(
         "scanner": mech.Function(scanner_of, noise=uniform),
         "mains_frequency": mech.Additive(mains_of),
         "drift_angle": mech.Uniform(0.0, 2 * math.pi),
-        "lattice_constant": mech.Uniform(*lattice_constant),
+        "lattice_constant": mech.Function(lattice_of, noise=uniform),
         "rotation": mech.Uniform(0.0, 2 * math.pi),
         "strain_xx": mech.Normal(0.0, strain_std),
         "strain_yy": mech.Normal(0.0, strain_std),

@@ -8,11 +8,12 @@ with columns ``c`` at ``r_c``, cross-sections ``κ_c ∝ Σ Z^n`` (``phases``) a
 scan of ``scan`` — pixel ``q = (j, i)`` sees ``r = B (q - q₀) + d_i`` — the image is
 ``g(q) = Σ_c κ_c P(B (q - q_c)) `` evaluated at ``q + B⁻¹ d_i``, with the columns at ``q_c = B⁻¹ r_c + q₀`` in pixels.
 
-Rendering is exact up to the deposition of each column onto its four nearest pixels (bilinear weights: positions
-are exact, at most 1/6 px² of extra blur variance): the deposited columns are Fourier transformed (real FFT), the
-probe is applied in closed form at the scan-distorted frequencies (``P∘B`` has transform ``P̂(B⁻ᵀk) / |det B|``),
-and the inverse transform along the slow axis is evaluated at each line's displaced position (one complex matrix
-product), then along the fast axis with a per-line phase ramp. Work is ``O(n · H W log(HW))``, no loop per image.
+Rendering: each column is deposited onto its four nearest pixels (bilinear weights: positions are exact, at most
+1/6 px² of extra blur variance); the deposited columns are Fourier transformed (real FFT); the probe is applied in
+closed form at the scan-distorted frequencies (``P∘B`` has transform ``P̂(B⁻ᵀk) / |det B|``); the inverse transform
+runs along the slow axis (lines at integer positions, a line displaced along the slow axis interpolated linearly
+between its two neighbours) and then along each line with a phase ramp that displaces it exactly along the fast
+axis. Work is ``O(n · H W log(HW))``, no loop per image.
 The field is rendered with ``pad`` pixels of margin on each side, so probe tails do not wrap around.
 """
 
@@ -38,7 +39,7 @@ def cell_window(lattice_px: torch.Tensor, offset: torch.Tensor, field: tuple[int
     corners = torch.tensor(
         [[-1, -1], [1, -1], [-1, 1], [1, 1]], device=lattice_px.device, dtype=lattice_px.dtype
     ) * torch.tensor([(width + 1) / 2, (height + 1) / 2], device=lattice_px.device, dtype=lattice_px.dtype)
-    frac = torch.einsum("nij,cj->nci", torch.linalg.inv(lattice_px), corners) - offset.unsqueeze(1)
+    frac = torch.einsum("nij,cj->nci", inv2(lattice_px), corners) - offset.unsqueeze(1)
     low = torch.floor(frac.amin(1)) - 1  # sites lie in [0, 1) of their cell
     high = torch.ceil(frac.amax(1))
     span = (high - low).amax(0).long() + 1  # (2,)
@@ -97,6 +98,17 @@ def deposit(q: torch.Tensor, weights: torch.Tensor, keep: torch.Tensor, shape: t
     return out.view(n, height, width)
 
 
+def det2(m: torch.Tensor) -> torch.Tensor:
+    """Determinants of ``(n, 2, 2)`` matrices (closed form: batched LU is slow for 2x2)."""
+    return m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
+
+
+def inv2(m: torch.Tensor) -> torch.Tensor:
+    """Inverses of ``(n, 2, 2)`` matrices (closed form)."""
+    adj = torch.stack([torch.stack([m[:, 1, 1], -m[:, 0, 1]], -1), torch.stack([-m[:, 1, 0], m[:, 0, 0]], -1)], -2)
+    return adj / det2(m).view(-1, 1, 1)
+
+
 def blur_and_scan(
     deposited: torch.Tensor,
     b: torch.Tensor,
@@ -108,15 +120,18 @@ def blur_and_scan(
     cols: slice,
 ) -> torch.Tensor:
     """Apply the probe (in Fourier space, at the distorted frequencies) and sample each line at its displaced
-    position; returns the ``rows`` × ``cols`` window.
+    position; returns the ``rows`` x ``cols`` window.
 
     ``deposited`` ``(n, Hp, Wp)``; ``b`` ``(n, 2, 2)`` Å per pixel; ``line_shift`` ``(n, Hp, 2)`` in pixels.
+    The fast-axis displacement of a line is exact (a phase ramp before the inverse transform along the line); the
+    slow-axis displacement (mains pick-up only, a fraction of a pixel) interpolates linearly between the two
+    nearest lines.
     """
     n, hp, wp = deposited.shape
     spectrum = torch.fft.rfft2(deposited)  # (n, Hp, Wp//2 + 1)
     fy = torch.fft.fftfreq(hp, device=b.device, dtype=b.dtype)
     fx = torch.fft.rfftfreq(wp, device=b.device, dtype=b.dtype)
-    b_inv = torch.linalg.inv(b)
+    b_inv = inv2(b)
     # |B^{-T} k|² = kᵀ Q k with Q = B^{-1} B^{-T}: squared spatial frequency (cycles²/Å²) of pixel frequency k
     quad = b_inv @ b_inv.transpose(1, 2)
     fx2, fy2 = (fx * fx).view(1, 1, -1), (fy * fy).view(1, -1, 1)
@@ -124,16 +139,17 @@ def blur_and_scan(
     k2 = quad[:, 0, 0].view(-1, 1, 1) * fx2 + quad[:, 1, 1].view(-1, 1, 1) * fy2
     k2 = k2.addcmul_(fxy, 2 * quad[:, 0, 1].view(-1, 1, 1))
     transfer = probe_transfer(k2, sigma, tail_fraction, tail_width)
-    transfer = transfer / torch.linalg.det(b).abs().view(-1, 1, 1)
-    spectrum = spectrum * transfer
-    # inverse along the slow axis at each kept line's displaced row position
-    lines = torch.arange(hp, device=b.device, dtype=b.dtype)[rows]
+    transfer = transfer / det2(b).abs().view(-1, 1, 1)
+    half = torch.fft.ifft(spectrum * transfer, dim=1)  # lines at integer positions, still a half-spectrum along x
+    # each kept line i is read at i + dy_i: linear interpolation between lines floor and floor + 1
     shift = line_shift[:, rows]  # (n, H, 2)
-    phase = 2 * math.pi * (lines.view(1, -1, 1) + shift[..., 1:2]) * fy.view(1, 1, -1)
-    inverse_y = torch.polar(torch.full_like(phase, 1.0 / hp), phase)  # (n, H, Hp)
-    half = inverse_y @ spectrum  # (n, H, Wp//2 + 1)
+    position = torch.arange(hp, device=b.device, dtype=b.dtype)[rows].view(1, -1) + shift[..., 1]
+    below = position.floor().clamp(0, hp - 2)
+    frac = (position - below).clamp(0, 1).unsqueeze(-1)
+    index = below.long().unsqueeze(-1).expand(-1, -1, fx.numel())
+    lines = half.gather(1, index) * (1 - frac) + half.gather(1, index + 1) * frac
     ramp = torch.polar(
-        torch.ones_like(shift[..., :1].expand(-1, -1, fx.numel())), 2 * math.pi * shift[..., 0:1] * fx.view(1, 1, -1)
+        torch.ones_like(frac).expand(-1, -1, fx.numel()), 2 * math.pi * shift[..., 0:1] * fx.view(1, 1, -1)
     )
-    image = torch.fft.irfft(half * ramp, n=wp, dim=-1)
+    image = torch.fft.irfft(lines * ramp, n=wp, dim=-1)
     return image[..., cols]

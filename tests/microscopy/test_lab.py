@@ -104,3 +104,12 @@ def test_bad_lab_and_preset_values():
         ScannerPreset("bad", {k: v for k, v in ranges.items() if k != "gain"})
     with pytest.raises(cp.ParameterError, match="unknown instrument parameter"):
         PresetParameter("colour", load_scanners())
+
+
+def test_each_phase_has_its_own_lattice_constant(scm):
+    b = scm.do(lab=0).sample(2000, seed=4, nodes=["lattice_constant"])
+    for phase, nominal in ((0.0, 3.905), (1.0, 3.16)):
+        a = b["lattice_constant"][b["phase"] == phase]
+        assert a.min() >= nominal * 0.97 - 1e-5 and a.max() <= nominal * 1.03 + 1e-5
+    with pytest.raises(cp.ParameterError, match="lattice_constants"):
+        confounded_lab(load_scanners(), LABS, lattice_constants=(3.9,))
