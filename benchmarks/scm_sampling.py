@@ -19,13 +19,12 @@ import math
 import os
 import subprocess
 import sys
-import time
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
-from procmem import reset_peak, settle, status_bytes
+from procmem import reset_peak, settle, status_bytes, timed
 
 import causalphys as cp
 
@@ -51,16 +50,7 @@ def output_bytes(result) -> int:
 def measure(op, repeats: int, peak_in_subprocess=None):
     """``(stats, result of the last run)``: best seconds and best peak bytes above the baseline (the smallest: glibc's
     heap fragmentation varies from run to run and only adds), output bytes."""
-    times, peaks, result = [], [], None
-    for _ in range(repeats):
-        del result  # the previous run's output must be gone before the baseline is read
-        settle()
-        reset_peak()
-        base = status_bytes("VmRSS")
-        start = time.perf_counter()
-        result = op()
-        times.append(time.perf_counter() - start)
-        peaks.append(status_bytes("VmHWM") - base)
+    times, peaks, result = timed(op, repeats)
     if peak_in_subprocess is not None:  # the in-process peaks are meaningless without the reset
         peaks = [peak_in_subprocess()]
     out = output_bytes(result)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from causalphys.errors import ParameterError
+from causalphys.nets.base import FeatureNet
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -14,7 +14,7 @@ def _positive_int(name: str, value: object) -> int:
     return value
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(FeatureNet):
     """Four 3x3 conv blocks and a linear head (DomainBed's ``MNIST_CNN``, with its channel counts scaled).
 
     Block ``i`` is ``Conv2d(3x3, padding 1) -> ReLU -> GroupNorm(8 groups)``; the channels are ``width``,
@@ -44,14 +44,3 @@ class SmallCNN(nn.Module):
         self.body = nn.Sequential(*layers)
         self.n_features = channels[-1]
         self.classifier = nn.Linear(self.n_features, self.n_outputs)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(n, in_channels, h, w) -> (n, n_features)``."""
-        return self.body(x)
-
-    def head(self, z: torch.Tensor) -> torch.Tensor:
-        """``(n, n_features) -> (n, n_outputs)``."""
-        return self.classifier(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from causalphys.errors import ParameterError
+from causalphys.nets.base import FeatureNet
 
 _INITS = ("torch", "xavier")
 
@@ -19,7 +19,7 @@ def _positive_int(name: str, value: object) -> int:
     return value
 
 
-class MLP(nn.Module):
+class MLP(FeatureNet):
     """``features(x) = relu(W_L ... relu(W_1 flatten(x) + b_1) ... + b_L)`` and ``head(z) = W z + b``.
 
     Shapes: ``x`` is ``(n, *input_shape)`` with ``prod(input_shape) == in_features``; ``features(x)`` is
@@ -77,14 +77,3 @@ class MLP(nn.Module):
                     nn.init.zeros_(module.bias)
                 else:
                     module.reset_parameters()
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(n, *input_shape) -> (n, n_features)``."""
-        return self.body(x)
-
-    def head(self, z: torch.Tensor) -> torch.Tensor:
-        """``(n, n_features) -> (n, n_outputs)``."""
-        return self.classifier(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
