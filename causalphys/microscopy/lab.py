@@ -10,7 +10,8 @@ Causal story (all of it a graph of causalphys mechanisms, every latent a node)::
 - ``label`` is the sample's designation (what the lab recorded it as: perovskite or hexagonal, or defective or
   not). The lab specialises in some materials (``label_prior``).
 - The synthesis realises the designation with probability ``1 - label_noise``: ``phase = label`` flipped with
-  probability ``label_noise`` (for the ``defect`` task, the designation sets the vacancy fraction the same way).
+  probability ``label_noise`` (for the ``defect`` and ``strain`` tasks the designation sets the vacancy fraction
+  or the strain the same way).
   The structure in the image therefore predicts the label at best ``1 - label_noise`` of the time.
 - The lab routes samples to its two scanners by designation: beam-sensitive (label 1) samples go to the lab's
   label-1 scanner (e.g. the low-dose set-up) with probability ``consistency`` — its operator lowers the dose for
@@ -40,7 +41,7 @@ from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM
 
-TASKS = ("phase", "defect")
+TASKS = ("phase", "defect", "strain")
 _DETECTOR = ("dose", "gain", "offset", "read_noise", "saturation")
 _SCAN = tuple(p for p in PARAMETERS if p not in _DETECTOR)
 
@@ -87,6 +88,7 @@ def confounded_lab(
     strain_std: float = 0.005,
     vacancy_fraction: tuple[float, float] = (0.0, 0.02),
     defect_fraction: tuple[float, float] = (0.08, 0.15),
+    designed_strain: float = 0.015,
     background: tuple[float, float] = (0.002, 0.02),
     exact_poisson_below: float = 10.0,
 ) -> SCM:
@@ -94,7 +96,9 @@ def confounded_lab(
     ADU; ``label`` is the target; every sample and instrument latent is a node of its own.
 
     ``task="phase"``: label = designated phase (0 perovskite, 1 hexagonal); ``task="defect"``: label = designated
-    defective (vacancy fraction in ``defect_fraction`` instead of ``vacancy_fraction``), phase drawn at random.
+    defective (vacancy fraction in ``defect_fraction`` instead of ``vacancy_fraction``), phase drawn at random;
+    ``task="strain"``: label = designated strained film (``strain_xx`` centred on ``designed_strain`` instead of 0,
+    realised with probability ``1 - label_noise``), the regression target is the node ``strain_xx``.
     Each phase has its own lattice constant (SrTiO3 3.905 Å, MoS2 3.16 Å by default), varied by
     ``± lattice_spread``.
     """
@@ -144,7 +148,13 @@ def confounded_lab(
         defective = realise(label, u[:, 0])
         return torch.where(defective > 0.5, low_d + (high_d - low_d) * u[:, 1], low_v + (high_v - low_v) * u[:, 1])
 
-    sample_edges = [("label", "phase")] if task == "phase" else [("label", "vacancy_fraction")]
+    def strain_of(label, u):
+        strained = realise(label, u[:, 0])
+        z = torch.special.ndtri(u[:, 1].clamp(1e-7, 1 - 1e-7))
+        return designed_strain * strained + strain_std * z
+
+    target_of_label = {"phase": "phase", "defect": "vacancy_fraction", "strain": "strain_xx"}[task]
+    sample_edges = [("label", target_of_label)]
     sample_edges.append(("phase", "lattice_constant"))
     sample_nodes = [
         "lattice_constant",
@@ -196,11 +206,12 @@ def confounded_lab(
         "clean": ImageFormation(shape=image_shape),
         "image": Detector(shape=image_shape, exact_below=exact_poisson_below),
     }
-    if task == "phase":
-        mechanisms["phase"] = mech.Function(realise, noise=uniform)
-        mechanisms["vacancy_fraction"] = mech.Uniform(low_v, high_v) if high_v > low_v else mech.Constant(low_v)
-    else:
-        mechanisms["phase"] = mech.Bernoulli(0.5)
+    mechanisms["phase"] = mech.Function(realise, noise=uniform) if task == "phase" else mech.Bernoulli(0.5)
+    if task == "defect":
         mechanisms["vacancy_fraction"] = mech.Function(vacancies_of, noise=nz.Uniform(shape=2))
+    else:
+        mechanisms["vacancy_fraction"] = mech.Uniform(low_v, high_v) if high_v > low_v else mech.Constant(low_v)
+    if task == "strain":
+        mechanisms["strain_xx"] = mech.Function(strain_of, noise=nz.Uniform(shape=2))
     mechanisms.update({p: PresetParameter(p, scanners) for p in PARAMETERS})
     return SCM(graph, mechanisms)

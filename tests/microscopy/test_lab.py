@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -113,3 +115,16 @@ def test_each_phase_has_its_own_lattice_constant(scm):
         assert a.min() >= nominal * 0.97 - 1e-5 and a.max() <= nominal * 1.03 + 1e-5
     with pytest.raises(cp.ParameterError, match="lattice_constants"):
         confounded_lab(load_scanners(), LABS, lattice_constants=(3.9,))
+
+
+def test_strain_task_sets_strain_from_the_label():
+    scm = confounded_lab(load_scanners(), LABS, task="strain", image_shape=(32, 32))
+    assert "strain_xx" in scm.graph.children("label")
+    b = scm.do(lab=0).sample(4000, seed=0, nodes=["strain_xx", "label"])
+    strained = b["strain_xx"] > 0.0075  # halfway between the relaxed (0) and the designed (1.5 %) film
+    # realised with p = 0.75; the 0.5 % spread puts a film on the wrong side of the midpoint w.p. 1 - Φ(1.5)
+    right_side = 0.5 * (1 + math.erf(1.5 / math.sqrt(2)))
+    expected = 0.75 * right_side + 0.25 * (1 - right_side)
+    assert (strained.float() == b["label"]).float().mean().item() == pytest.approx(expected, abs=0.02)
+    image = scm.do(lab=0).sample(2, seed=0)["image"]
+    assert image.shape == (2, 32, 32)
