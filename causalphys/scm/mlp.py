@@ -49,7 +49,7 @@ class MLP(Additive):
         self.shape = self.out_shape
         self._weights: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
-    chunk = 65_536
+    chunk = 16_384
     """Rows per chunk in :meth:`predict` (memory, not results: every row is computed the same way)."""
 
     def parent_names(self):
@@ -94,6 +94,11 @@ class MLP(Additive):
                     x = act(x)
             out[rows] = x
         return out.reshape(n, *self.out_shape)
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        """``g(...) + u``, the noise added in place into the freshly computed ``g(...)`` (no third buffer)."""
+        out = self.predict(parents, n=n, device=device, dtype=dtype)
+        return out if u is None else out.add_(u)
 
     def __repr__(self):
         return (
