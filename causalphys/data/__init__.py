@@ -1,5 +1,6 @@
 """Environments (SCM or real files) turned into tensors and torch Datasets."""
 
+from causalphys.data.colored_mnist import colored_mnist_environments, colored_mnist_scm, load_mnist
 from causalphys.data.tensors import environment_tensors, standardize_images
 
-__all__ = ["environment_tensors", "standardize_images"]
+__all__ = ["colored_mnist_environments", "colored_mnist_scm", "environment_tensors", "load_mnist", "standardize_images"]

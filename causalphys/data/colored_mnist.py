@@ -1,0 +1,126 @@
+"""Colored MNIST (Arjovsky et al. 2019, "Invariant Risk Minimization", Section 5.2), as an SCM.
+
+Structural equations, per unit (a 28x28 MNIST digit image ``d`` with class ``c``)::
+
+    label  = 1[c < 5]  XOR  Bernoulli(0.25)          (the digit predicts the label 75 % of the time)
+    colour = label     XOR  Bernoulli(e)             (e: the environment's colour-flip probability)
+    image  = [d, d] with channel 1 - colour zeroed, 2x subsampled to 14x14, divided by 255
+
+The digits enter as per-unit hard interventions on the root nodes ``digit_image`` and ``digit`` (the data set is
+the exogenous input); environments are interventions on ``colour_flip``. The reference split: the first 50,000
+training images, shuffled, even positions -> environment e = 0.2, odd -> e = 0.1; the last 10,000 training images
+-> the test environment, e = 0.9.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from causalphys.errors import CausalPhysError
+from causalphys.scm import mech
+from causalphys.scm import noise as nz
+from causalphys.scm.graph import CausalGraph
+from causalphys.scm.model import SCM
+from causalphys.seeding import derive_seed, make_generator
+
+ENVIRONMENTS = {"train_0.2": 0.2, "train_0.1": 0.1, "test_0.9": 0.9}
+"""Environment name -> colour-flip probability, as in the paper."""
+
+MNIST_ENV = "CAUSALPHYS_MNIST"
+"""Environment variable holding the path of ``mnist.npz`` when no path is passed."""
+
+
+def load_mnist(path: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MNIST training images ``(60000, 28, 28)`` uint8 and digits ``(60000,)`` from an ``.npz`` with keys
+    ``x_train`` and ``y_train`` (``path`` or ``$CAUSALPHYS_MNIST``). Nothing is downloaded."""
+    path = path if path is not None else os.environ.get(MNIST_ENV)
+    if path is None:
+        raise CausalPhysError(f"no MNIST path: pass one or set ${MNIST_ENV} to an mnist.npz (x_train, y_train)")
+    path = Path(path)
+    if not path.is_file():
+        raise CausalPhysError(f"MNIST file not found: {path}")
+    with np.load(path) as data:
+        missing = [k for k in ("x_train", "y_train") if k not in data]
+        if missing:
+            raise CausalPhysError(f"{path} lacks the array(s) {missing}; it has {sorted(data.files)}")
+        images, digits = torch.from_numpy(data["x_train"].copy()), torch.from_numpy(data["y_train"].copy())
+    if images.dim() != 3 or images.shape[1:] != (28, 28) or len(images) != len(digits):
+        raise CausalPhysError(f"{path}: x_train must be (n, 28, 28) with one digit each, got {tuple(images.shape)}")
+    return images, digits.long()
+
+
+def colored_mnist_scm(colour_flip: float = 0.2, label_noise: float = 0.25) -> SCM:
+    """The Colored MNIST SCM (module docstring). ``digit_image`` and ``digit`` are placeholders to be set per
+    unit with ``do``; ``colour_flip`` is the environment's ``e``."""
+    graph = CausalGraph(
+        [
+            ("digit", "label"),
+            ("label", "colour"),
+            ("colour_flip", "colour"),
+            ("digit_image", "image"),
+            ("colour", "image"),
+        ],
+        roles={
+            "digit": "sample",
+            "digit_image": "sample",
+            "label": "label",
+            "colour": "other",
+            "colour_flip": "confounder",
+        },
+    )
+
+    def label_of(digit, u):
+        return ((digit < 5).float() + (u < label_noise).float()) % 2
+
+    def colour_of(label, colour_flip, u):
+        return (label + (u < colour_flip).float()) % 2
+
+    def image_of(digit_image, colour):
+        grey = digit_image[:, ::2, ::2] / 255.0
+        kept = grey * colour.view(-1, 1, 1)  # the reference zeroes channel 1 - colour: the digit is in channel colour
+        return torch.stack([grey - kept, kept], dim=1)
+
+    return SCM(
+        graph,
+        {
+            "digit_image": mech.Constant(torch.zeros(28, 28)),
+            "digit": mech.Constant(0.0),
+            "colour_flip": mech.Constant(float(colour_flip)),
+            "label": mech.Function(label_of, noise=nz.Uniform()),
+            "colour": mech.Function(colour_of, noise=nz.Uniform()),
+            "image": mech.Function(image_of, shape=(2, 14, 14)),
+        },
+    )
+
+
+def colored_mnist_environments(
+    images: torch.Tensor, digits: torch.Tensor, *, seed: int, grayscale: bool = False
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{env: (x, y)}`` with ``x`` ``(n, 2, 14, 14)`` float and ``y`` ``(n,)`` long labels in {0, 1}, split as in
+    the paper (first 50,000 images shuffled with ``seed``; even/odd positions -> train_0.2 / train_0.1; images
+    50,000-59,999 -> test_0.9). Label and colour noise are drawn from ``seed``. ``grayscale=True`` gives the
+    oracle's colour-blind data (both channels the digit, ``(n, 2, 14, 14)`` unchanged in shape)."""
+    if len(images) != len(digits):
+        raise CausalPhysError(f"images ({len(images)}) and digits ({len(digits)}) differ in length")
+    n_train = min(50_000, len(images) * 5 // 6)
+    order = torch.randperm(n_train, generator=make_generator(derive_seed(seed, "colored_mnist", "shuffle")))
+    parts = {
+        "train_0.2": order[0::2],
+        "train_0.1": order[1::2],
+        "test_0.9": torch.arange(n_train, len(images)),
+    }
+    out = {}
+    for name, index in parts.items():
+        scm = colored_mnist_scm(ENVIRONMENTS[name])
+        batch = scm.do(digit_image=images[index].float(), digit=digits[index].float()).sample(
+            len(index), seed=derive_seed(seed, "colored_mnist", name)
+        )
+        x = batch["image"]
+        if grayscale:
+            x = x.sum(1, keepdim=True).expand(-1, 2, -1, -1).clone()
+        out[name] = (x, batch["label"].long())
+    return out
