@@ -103,7 +103,7 @@ def colored_mnist_environments(
     """``{env: (x, y)}`` with ``x`` ``(n, 2, 14, 14)`` float and ``y`` ``(n,)`` long labels in {0, 1}, split as in
     the paper (first 50,000 images shuffled with ``seed``; even/odd positions -> train_0.2 / train_0.1; images
     50,000-59,999 -> test_0.9). Label and colour noise are drawn from ``seed``. ``grayscale=True`` gives the
-    oracle's colour-blind data (both channels the digit, ``(n, 2, 14, 14)`` unchanged in shape)."""
+    oracle's colour-blind input ``(n, 1, 14, 14)``: the two channels summed, as the reference grayscale model does."""
     if len(images) != len(digits):
         raise CausalPhysError(f"images ({len(images)}) and digits ({len(digits)}) differ in length")
     n_train = min(50_000, len(images) * 5 // 6)
@@ -121,6 +121,6 @@ def colored_mnist_environments(
         )
         x = batch["image"]
         if grayscale:
-            x = x.sum(1, keepdim=True).expand(-1, 2, -1, -1).clone()
+            x = x.sum(1, keepdim=True)
         out[name] = (x, batch["label"].long())
     return out

@@ -8,5 +8,19 @@ Every trainer has its hyper-parameters in ``__init__`` and its defaults plus ran
 from causalphys.trainers.base import Trainer
 from causalphys.trainers.erm import ERM
 from causalphys.trainers.errors import CheckpointError, DataError, DataTypeError, NetError, NotFittedError
+from causalphys.trainers.groupdro import GroupDRO
+from causalphys.trainers.irm import IRM
+from causalphys.trainers.vrex import VREx
 
-__all__ = ["ERM", "CheckpointError", "DataError", "DataTypeError", "NetError", "NotFittedError", "Trainer"]
+__all__ = [
+    "ERM",
+    "IRM",
+    "CheckpointError",
+    "DataError",
+    "DataTypeError",
+    "GroupDRO",
+    "NetError",
+    "NotFittedError",
+    "Trainer",
+    "VREx",
+]

@@ -40,6 +40,8 @@ class Trainer(abc.ABC):
     Hyper-parameters (stored unchanged, scikit-learn style; learned state ends in ``_``):
 
     - ``lr``, ``weight_decay``: Adam's learning rate and (L2, coupled) weight decay.
+    - ``l2``: ``l2 · Σ ||W||²`` over the weight matrices (not the biases) added to the objective, as the IRM
+      reference implementation regularises (:meth:`regularized`).
     - ``batch_size``: samples drawn per environment and step, uniformly **with replacement** (as DomainBed's
       infinite loaders), from a CPU generator seeded with ``derive_seed(seed, "batches")``; ``None`` uses each
       environment's full data every step (full-batch training, as the IRM reference).
@@ -73,6 +75,7 @@ class Trainer(abc.ABC):
         self,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        l2: float = 0.0,
         batch_size: int | None = 64,
         steps: int = 1000,
         task: str = "classification",
@@ -86,6 +89,7 @@ class Trainer(abc.ABC):
         owner = type(self).__name__
         self.lr = check.positive_float(owner, "lr", lr)
         self.weight_decay = check.nonnegative_float(owner, "weight_decay", weight_decay)
+        self.l2 = check.nonnegative_float(owner, "l2", l2)
         self.batch_size = None if batch_size is None else check.positive_int(owner, "batch_size", batch_size)
         self.steps = check.nonnegative_int(owner, "steps", steps)
         self.task = check.choice(owner, "task", task, TASKS)
@@ -158,6 +162,13 @@ class Trainer(abc.ABC):
     def task_loss(self, outputs: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """Cross-entropy or MSE of ``outputs`` against ``y`` for this trainer's ``task`` (see ``losses``)."""
         return task_loss(outputs, y, self.task, reduction)
+
+    def regularized(self, loss: torch.Tensor) -> torch.Tensor:
+        """``loss + l2 · Σ ||W||²`` over the parameters with two or more dimensions (weights, not biases)."""
+        if self.l2 == 0.0:
+            return loss
+        norm = sum(p.pow(2).sum() for p in self.net_.parameters() if p.dim() > 1)
+        return loss + self.l2 * norm
 
     def optimizer_step(self, loss: torch.Tensor) -> None:
         """``zero_grad``, ``loss.backward()`` and one step of ``optimizer_``."""

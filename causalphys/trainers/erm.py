@@ -19,6 +19,6 @@ class ERM(Trainer):
     def update(self, batches: list[Batch]) -> dict[str, float]:
         x = torch.cat([x for x, _ in batches])
         y = torch.cat([y for _, y in batches])
-        loss = self.task_loss(self.net_(x), y)
+        loss = self.regularized(self.task_loss(self.net_(x), y))
         self.optimizer_step(loss)
         return {"loss": loss.item()}

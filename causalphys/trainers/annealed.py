@@ -1,0 +1,61 @@
+"""The base of the trainers whose objective is ``mean risk + lambda_t * penalty`` with an annealed ``lambda_t``."""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+
+from causalphys.trainers import params as check
+from causalphys.trainers.base import Batch, Trainer
+from causalphys.trainers.schedule import annealed_weight
+
+
+class AnnealedPenaltyTrainer(Trainer):
+    """Minimise ``L_t = (mean_e R_e + lambda_t P) / max(lambda_t, 1)`` over the training environments ``e``.
+
+    ``R_e`` is environment ``e``'s mean task loss on its minibatch and ``P`` the method's penalty (see
+    :meth:`penalty`). ``lambda_t = 1`` for steps ``t < penalty_anneal_steps`` and ``penalty_weight`` from then on
+    (:func:`~causalphys.trainers.schedule.annealed_weight`); dividing by ``lambda_t`` when it exceeds 1 keeps the
+    gradients' scale (the IRM reference implementation's recipe), and with ``restart_optimizer`` (default, as
+    DomainBed does) Adam is rebuilt at ``t = penalty_anneal_steps``: its moment estimates belong to the
+    unpenalised objective. The reference script keeps its optimizer (``restart_optimizer=False``).
+
+    Hyper-parameters: ``penalty_weight`` (``>= 0``), ``penalty_anneal_steps`` (``>= 0``), ``restart_optimizer``
+    and those of
+    :class:`~causalphys.trainers.base.Trainer`. Metrics per step: ``loss`` (``L_t``, the objective minimised),
+    ``risk`` (``mean_e R_e``), ``penalty`` (``P``) and ``penalty_weight`` (``lambda_t``).
+    """
+
+    min_envs = 2
+
+    def __init__(
+        self,
+        penalty_weight: float = 100.0,
+        penalty_anneal_steps: int = 100,
+        restart_optimizer: bool = True,
+        **kwargs,
+    ):
+        owner = type(self).__name__
+        self.penalty_weight = check.nonnegative_float(owner, "penalty_weight", penalty_weight)
+        self.penalty_anneal_steps = check.nonnegative_int(owner, "penalty_anneal_steps", penalty_anneal_steps)
+        self.restart_optimizer = check.boolean(owner, "restart_optimizer", restart_optimizer)
+        super().__init__(**kwargs)
+
+    @abc.abstractmethod
+    def penalty(self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor) -> torch.Tensor:
+        """The penalty ``P`` (0-d) from each environment's outputs ``(b_e, k)``, its batch and the risks ``(E,)``."""
+
+    def update(self, batches: list[Batch]) -> dict[str, float]:
+        outputs = self.net_(torch.cat([x for x, _ in batches])).split([len(x) for x, _ in batches])
+        risks = torch.stack([self.task_loss(out, y) for out, (_, y) in zip(outputs, batches)])
+        penalty = self.penalty(list(outputs), batches, risks)
+        weight = annealed_weight(self.step_, self.penalty_weight, self.penalty_anneal_steps)
+        risk = risks.mean()
+        loss = self.regularized(risk) + weight * penalty
+        if weight > 1.0:
+            loss = loss / weight
+        if self.restart_optimizer and self.step_ == self.penalty_anneal_steps:
+            self.optimizer_ = self.build_optimizer(self.net_.parameters())
+        self.optimizer_step(loss)
+        return {"loss": loss.item(), "risk": risk.item(), "penalty": penalty.item(), "penalty_weight": weight}
