@@ -29,3 +29,36 @@ def test_scanner_shift_calibration_runs_and_writes_tidy_rows(tmp_path):
 def test_montage_figure_is_written(tmp_path):
     load("experiments/microscopy_montage/make_figure.py").main(["--out", str(tmp_path)])
     assert (tmp_path / "montage.png").stat().st_size > 10_000
+
+
+def test_colored_mnist_study_runs_resumes_and_tabulates(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "mnist.npz"
+    np.savez(
+        npz,
+        x_train=rng.integers(0, 256, (120, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 120, dtype=np.uint8),
+    )
+    study = load("experiments/colored_mnist/run.py")
+    args = [
+        "--seeds",
+        "1",
+        "--methods",
+        "erm,irm,grayscale",
+        "--mnist",
+        str(npz),
+        "--out",
+        str(tmp_path),
+        "--max-steps",
+        "2",
+    ]
+    study.main(args)
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert {r["trainer"] for r in rows} == {"erm", "irm", "grayscale"}
+    assert {r["env"] for r in rows if r["metric"] == "accuracy"} == {"train_0.2", "train_0.1", "test_0.9"}
+    before = (tmp_path / "results.csv").read_text()
+    study.main(args)  # everything is done: nothing reruns, nothing changes
+    assert (tmp_path / "results.csv").read_text() == before
+    assert "| irm | 1 |" in (tmp_path / "table.md").read_text()
