@@ -35,27 +35,19 @@ FIELDS = ["run", "trainer", "env", "split", "metric", "value", "selection"]
 
 # The reference script's hyper-parameters (IRM's README); grayscale: hidden 83 and 101 steps from the same README,
 # lr and l2 as for ERM. V-REx: the IRM settings with the V-REx penalty (our choice; the Fishr paper tuned its own).
+IRM_SETTINGS = dict(
+    hidden=390,
+    l2=0.00110794568,
+    lr=0.0004898536566546834,
+    steps=501,
+    penalty_weight=91257.18613115903,
+    penalty_anneal_steps=190,
+)
 METHODS = {
     "erm": dict(trainer="ERM", hidden=256, l2=0.001, lr=0.001, steps=501),
-    "irm": dict(
-        trainer="IRM",
-        hidden=390,
-        l2=0.00110794568,
-        lr=0.0004898536566546834,
-        steps=501,
-        penalty_weight=91257.18613115903,
-        penalty_anneal_steps=190,
-    ),
+    "irm": dict(trainer="IRM", **IRM_SETTINGS),
     "grayscale": dict(trainer="ERM", hidden=83, l2=0.001, lr=0.001, steps=101, grayscale=True),
-    "vrex": dict(
-        trainer="VREx",
-        hidden=390,
-        l2=0.00110794568,
-        lr=0.0004898536566546834,
-        steps=501,
-        penalty_weight=91257.18613115903,
-        penalty_anneal_steps=190,
-    ),
+    "vrex": dict(trainer="VREx", **IRM_SETTINGS),
 }
 
 
