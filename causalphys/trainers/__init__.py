@@ -6,18 +6,26 @@ Every trainer has its hyper-parameters in ``__init__`` and its defaults plus ran
 """
 
 from causalphys.trainers.base import Trainer
+from causalphys.trainers.coral import CORAL
 from causalphys.trainers.erm import ERM
 from causalphys.trainers.errors import CheckpointError, DataError, DataTypeError, NetError, NotFittedError
+from causalphys.trainers.fishr import Fishr
 from causalphys.trainers.groupdro import GroupDRO
+from causalphys.trainers.ibirm import IBIRM
 from causalphys.trainers.irm import IRM
+from causalphys.trainers.mmd import MMD
 from causalphys.trainers.vrex import VREx
 
 __all__ = [
+    "CORAL",
     "ERM",
+    "IBIRM",
     "IRM",
+    "MMD",
     "CheckpointError",
     "DataError",
     "DataTypeError",
+    "Fishr",
     "GroupDRO",
     "NetError",
     "NotFittedError",

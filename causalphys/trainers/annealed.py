@@ -25,6 +25,11 @@ class AnnealedPenaltyTrainer(Trainer):
     and those of
     :class:`~causalphys.trainers.base.Trainer`. Metrics per step: ``loss`` (``L_t``, the objective minimised),
     ``risk`` (``mean_e R_e``), ``penalty`` (``P``) and ``penalty_weight`` (``lambda_t``).
+
+    Hooks for subclasses: :meth:`penalty` (required) sees each environment's outputs and features; :meth:`forward`
+    computes them; :meth:`extra_terms` adds further weighted terms ``sum_k mu_k Q_k`` to the objective (inside the
+    rescaling: ``L_t = (mean_e R_e + lambda_t P + sum_k mu_k Q_k) / max(lambda_t, 1)``) and :meth:`restart_steps`
+    names the steps at which Adam is rebuilt.
     """
 
     min_envs = 2
@@ -43,19 +48,45 @@ class AnnealedPenaltyTrainer(Trainer):
         super().__init__(**kwargs)
 
     @abc.abstractmethod
-    def penalty(self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor) -> torch.Tensor:
-        """The penalty ``P`` (0-d) from each environment's outputs ``(b_e, k)``, its batch and the risks ``(E,)``."""
+    def penalty(
+        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """The penalty ``P`` (0-d) from each environment's outputs ``(b_e, k)``, its batch, the risks ``(E,)`` and
+        its features ``(b_e, d)`` (``net_.features(x)``, from which the outputs were computed)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(outputs, features)`` of the pooled minibatch ``x``: ``z = net_.features(x)`` ``(n, d)`` and
+        ``net_.head(z)`` ``(n, k)``, one pass through the net."""
+        features = self.net_.features(x)
+        return self.net_.head(features), features
+
+    def extra_terms(
+        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        """Further terms of the objective, ``name -> (weight mu_k, 0-d term Q_k)``; none by default. Each is reported
+        as the metrics ``name`` and ``name + "_weight"``."""
+        return {}
+
+    def restart_steps(self) -> set[int]:
+        """The steps at which Adam is rebuilt when ``restart_optimizer``: ``{penalty_anneal_steps}``."""
+        return {self.penalty_anneal_steps}
 
     def update(self, batches: list[Batch]) -> dict[str, float]:
-        outputs = self.net_(torch.cat([x for x, _ in batches])).split([len(x) for x, _ in batches])
+        sizes = [len(x) for x, _ in batches]
+        all_outputs, all_features = self.forward(torch.cat([x for x, _ in batches]))
+        outputs, features = list(all_outputs.split(sizes)), list(all_features.split(sizes))
         risks = torch.stack([self.task_loss(out, y) for out, (_, y) in zip(outputs, batches)])
-        penalty = self.penalty(list(outputs), batches, risks)
+        penalty = self.penalty(outputs, batches, risks, features)
         weight = annealed_weight(self.step_, self.penalty_weight, self.penalty_anneal_steps)
         risk = risks.mean()
         loss = self.regularized(risk) + weight * penalty
+        metrics = {"risk": risk.item(), "penalty": penalty.item(), "penalty_weight": weight}
+        for name, (mu, term) in self.extra_terms(outputs, batches, risks, features).items():
+            loss = loss + mu * term
+            metrics |= {name: term.item(), f"{name}_weight": mu}
         if weight > 1.0:
             loss = loss / weight
-        if self.restart_optimizer and self.step_ == self.penalty_anneal_steps:
+        if self.restart_optimizer and self.step_ in self.restart_steps():
             self.optimizer_ = self.build_optimizer(self.net_.parameters())
         self.optimizer_step(loss)
-        return {"loss": loss.item(), "risk": risk.item(), "penalty": penalty.item(), "penalty_weight": weight}
+        return {"loss": loss.item(), **metrics}

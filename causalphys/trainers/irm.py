@@ -21,5 +21,7 @@ class IRM(AnnealedPenaltyTrainer):
     ``penalty_anneal_steps`` default 100).
     """
 
-    def penalty(self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor) -> torch.Tensor:
+    def penalty(
+        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+    ) -> torch.Tensor:
         return torch.stack([irmv1_penalty(out, y, self.task_loss) for out, (_, y) in zip(outputs, batches)]).mean()

@@ -32,3 +32,89 @@ def risk_variance(risks: torch.Tensor) -> torch.Tensor:
     Equal to ``torch.var(risks, unbiased=False)``, as in DomainBed's V-REx. Returns a 0-d tensor.
     """
     return (risks - risks.mean()).pow(2).mean()
+
+
+# ------------------------------------------------------------------------------------------ penalties on features
+# ``z`` is one environment's features ``(b, d)`` (the net's ``features(x)``, before the head).
+
+MMD_GAMMAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+
+
+def pairwise_mean(
+    features: list[torch.Tensor], distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """``mean_{e < f} distance(z_e, z_f)`` over the ``E (E - 1) / 2`` pairs of environments (``E >= 2``); 0-d."""
+    pairs = [distance(features[i], features[j]) for i in range(len(features)) for j in range(i + 1, len(features))]
+    return torch.stack(pairs).mean()
+
+
+def coral_distance(za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
+    """CORAL's distance between two feature batches ``(b_a, d)``, ``(b_b, d)`` (``b >= 2``), as DomainBed computes it.
+
+    ``mean_j (mu_a - mu_b)_j^2 + mean_jk (C_a - C_b)_jk^2`` with the means ``mu`` ``(d,)`` and the unbiased
+    covariances ``C = (z - mu)^T (z - mu) / (b - 1)`` ``(d, d)``: the squared Euclidean distance of the means over
+    ``d`` plus the squared Frobenius distance of the covariances over ``d^2``. Zero when both batches have the same
+    mean and covariance. Returns a 0-d tensor.
+    """
+    mean_a, mean_b = za.mean(0, keepdim=True), zb.mean(0, keepdim=True)
+    cent_a, cent_b = za - mean_a, zb - mean_b
+    cov_a = cent_a.T @ cent_a / (len(za) - 1)
+    cov_b = cent_b.T @ cent_b / (len(zb) - 1)
+    return (mean_a - mean_b).pow(2).mean() + (cov_a - cov_b).pow(2).mean()
+
+
+def gaussian_kernel(za: torch.Tensor, zb: torch.Tensor, gammas=MMD_GAMMAS) -> torch.Tensor:
+    """``K_ij = sum_g exp(-g ||za_i - zb_j||^2)`` ``(b_a, b_b)``, a sum of Gaussian kernels over the bandwidths."""
+    sq = (za.pow(2).sum(1, keepdim=True) - 2 * za @ zb.T + zb.pow(2).sum(1)).clamp_min(0.0)
+    return sum(torch.exp(-g * sq) for g in gammas)
+
+
+def mmd_distance(za: torch.Tensor, zb: torch.Tensor, gammas=MMD_GAMMAS) -> torch.Tensor:
+    """The (biased) squared maximum mean discrepancy ``mean K(a, a) + mean K(b, b) - 2 mean K(a, b)`` between two
+    feature batches with the multi-bandwidth :func:`gaussian_kernel` (DomainBed's ``gammas``). ``>= 0``; zero for
+    identical batches. Returns a 0-d tensor."""
+    return (
+        gaussian_kernel(za, za, gammas).mean()
+        + gaussian_kernel(zb, zb, gammas).mean()
+        - 2 * gaussian_kernel(za, zb, gammas).mean()
+    )
+
+
+def feature_variance(z: torch.Tensor) -> torch.Tensor:
+    """IB-IRM's information-bottleneck term of one environment: ``mean_j Var_i(z_ij)`` over the ``d`` features of a
+    ``(b, d)`` batch, with the unbiased variance (``torch.var``, as DomainBed). Returns a 0-d tensor."""
+    return z.var(dim=0).mean()
+
+
+# -------------------------------------------------------------------------------------------- Fishr's penalty
+def per_sample_gradients(
+    module: torch.nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """``(b, P)``: row ``i`` is ``d/dtheta loss(module_theta(inputs[i:i+1]), targets[i:i+1])`` flattened over the
+    module's ``P`` parameter entries (in ``named_parameters`` order, e.g. a linear head's weight then bias).
+
+    Computed with ``torch.func`` (``vmap`` of ``grad`` of ``functional_call``), in one batched pass. The result stays
+    differentiable with respect to ``inputs`` and the module's parameters, so a penalty on it trains the net.
+    """
+    params = dict(module.named_parameters())
+
+    def sample_loss(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss(torch.func.functional_call(module, p, (x.unsqueeze(0),)), y.unsqueeze(0))
+
+    grads = torch.func.vmap(torch.func.grad(sample_loss), in_dims=(None, 0, 0))(params, inputs, targets)
+    return torch.cat([g.reshape(len(inputs), -1) for g in grads.values()], dim=1)
+
+
+def gradient_variance(grads: torch.Tensor) -> torch.Tensor:
+    """The centred (population) variance ``mean_i (g_i - mean_i g_i)^2`` ``(P,)`` of per-sample gradients ``(b, P)``."""
+    return (grads - grads.mean(0, keepdim=True)).pow(2).mean(0)
+
+
+def variance_distance(variances: torch.Tensor) -> torch.Tensor:
+    """Fishr's penalty from the environments' gradient variances ``(E, P)``: ``mean_e mean_p (v_ep - vbar_p)^2`` with
+    ``vbar = mean_e v_e``, the squared distance to the mean variance over the ``P`` entries (DomainBed's
+    ``l2_between_dicts``), averaged over the environments. Returns a 0-d tensor."""
+    return (variances - variances.mean(0, keepdim=True)).pow(2).mean()

@@ -18,5 +18,7 @@ class VREx(AnnealedPenaltyTrainer):
     (``penalty_weight`` default 100, ``penalty_anneal_steps`` default 100).
     """
 
-    def penalty(self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor) -> torch.Tensor:
+    def penalty(
+        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+    ) -> torch.Tensor:
         return risk_variance(risks)
