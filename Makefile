@@ -32,7 +32,7 @@ lint: install
 	$(VENV)/bin/ruff format --check causalphys tests benchmarks
 
 bench: install
-	$(PY) benchmarks/scm_sampling.py && $(PY) benchmarks/microscopy_throughput.py && $(PY) benchmarks/detector_noise.py
+	$(PY) benchmarks/scm_sampling.py && $(PY) benchmarks/microscopy_throughput.py && $(PY) benchmarks/detector_noise.py && $(PY) benchmarks/trainer_steps.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis outputs multirun

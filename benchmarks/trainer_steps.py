@@ -1,0 +1,94 @@
+"""Time per optimiser step of every trainer in conf/trainer/, on Colored-MNIST-shaped data.
+
+Prints one JSON document. Two settings: DomainBed's MNIST protocol (3 environments x 64 images of 2x28x28 per step,
+the small CNN of DomainBed's MNIST experiments, ``SmallCNN(width=64)``) and the IRM paper's Colored MNIST MLP
+(2 environments x 25,000 images of 2x14x14, full batch, hidden 390). Each trainer is fitted for two warm-up steps,
+then ``update(batches)`` is timed on fixed batches: the minimum over ``--repeats`` steps (2 torch threads).
+Reference on this machine (DomainBed's own implementation, minimum over runs): ERM, IRM, V-REx, GroupDRO, CORAL,
+MMD about 260-275 ms per step; Fishr with BackPACK about 605 ms.
+
+    .venv/bin/python benchmarks/trainer_steps.py [--repeats 10] [--skip-mlp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import causalphys as cp
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "trainer"
+
+
+def trainers() -> dict[str, dict]:
+    out = {}
+    for path in sorted(CONF.glob("*.yaml")):
+        cfg = OmegaConf.to_container(OmegaConf.load(path))
+        cfg.pop("search_space", None)
+        out[path.stem] = cfg
+    return out
+
+
+def time_steps(cfg: dict, net_factory, data: dict, batch_size, repeats: int) -> float:
+    trainer = instantiate({**cfg, "steps": 2, "batch_size": batch_size, "progress": False})
+    trainer.fit(net_factory(), data)
+    batches = [(x[: batch_size or len(x)], y[: batch_size or len(y)]) for x, y in data.values()]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        trainer.update(batches)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-mlp", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(0)
+    cnn_data = {
+        f"e{i}": (torch.rand(64, 2, 28, 28, generator=gen), torch.randint(0, 2, (64,), generator=gen)) for i in range(3)
+    }
+    mlp_data = {
+        f"e{i}": (torch.rand(25_000, 2, 14, 14, generator=gen), torch.randint(0, 2, (25_000,), generator=gen))
+        for i in range(2)
+    }
+    rows = {}
+    for name, cfg in trainers().items():
+        row = {"cnn_ms": 1e3 * time_steps(cfg, lambda: cp.nets.SmallCNN(2, 2), cnn_data, 64, args.repeats)}
+        if not args.skip_mlp:
+            mlp = lambda: cp.nets.MLP((2, 14, 14), 1, hidden=(390, 390), init="xavier")  # noqa: E731
+            row["mlp_full_batch_ms"] = 1e3 * time_steps(cfg, mlp, mlp_data, None, max(2, args.repeats // 3))
+        rows[name] = row
+    erm = rows["erm"]["cnn_ms"]
+    print(
+        json.dumps(
+            {
+                "machine": {
+                    "torch": torch.__version__,
+                    "threads": args.threads,
+                    "cpu_count": os.cpu_count(),
+                    "load_average_1min": os.getloadavg()[0],
+                },
+                "rows": rows,
+                "reference_domainbed_cnn_ms": {"erm_irm_vrex_groupdro_coral_mmd": [260, 275], "fishr_backpack": 605},
+                "penalty_over_erm_cnn": {k: v["cnn_ms"] / erm for k, v in rows.items()},
+                "goal": "every trainer <= DomainBed's time; no penalty trainer above 1.2x our ERM",
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
