@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import torch
-
-from causalphys.trainers.annealed import AnnealedPenaltyTrainer
-from causalphys.trainers.base import Batch
-from causalphys.trainers.penalties import mmd_distance, pairwise_mean
+from causalphys.trainers.alignment import FeatureAlignment
+from causalphys.trainers.penalties import mmd_distance
 
 
-class MMD(AnnealedPenaltyTrainer):
+class MMD(FeatureAlignment):
     """MMD: ``min mean_e R_e + lambda mean_{e < f} MMD^2(z_e, z_f)`` over the pairs of training environments.
 
     ``z_e = net_.features(x_e)`` ``(b_e, d)``; ``MMD^2`` is :func:`~causalphys.trainers.penalties.mmd_distance`, the
@@ -20,10 +17,4 @@ class MMD(AnnealedPenaltyTrainer):
     ``penalty_weight > 1``.
     """
 
-    def __init__(self, penalty_weight: float = 1.0, penalty_anneal_steps: int = 0, **kwargs):
-        super().__init__(penalty_weight=penalty_weight, penalty_anneal_steps=penalty_anneal_steps, **kwargs)
-
-    def penalty(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
-    ) -> torch.Tensor:
-        return pairwise_mean(features, mmd_distance)
+    distance = staticmethod(mmd_distance)

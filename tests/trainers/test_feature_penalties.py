@@ -135,29 +135,21 @@ def test_the_information_bottleneck_term_is_the_mean_feature_variance():
 
 def test_ibirm_adds_the_annealed_mean_feature_variance_to_irm():
     envs = separable(n=12, d=5)
-    trainer = IBIRM(
+    settings = dict(
         penalty_weight=10.0,
         penalty_anneal_steps=1,
         ib_penalty_weight=3.0,
         ib_anneal_steps=2,
         batch_size=None,
-        steps=0,
         progress=False,
-    ).fit(MLP(5, 2, hidden=(8,)), envs)
+    )
+    trainer = IBIRM(steps=0, **settings).fit(MLP(5, 2, hidden=(8,)), envs)
     batches = list(envs.values())
     features = [trainer.net_.features(x) for x, _ in batches]
     extra = trainer.extra_terms([], batches, torch.zeros(2), features)
     expected = sum(z.var(dim=0).mean() for z in features) / 2
     assert extra["ib_penalty"][0] == 0.0 and extra["ib_penalty"][1].item() == pytest.approx(expected.item())
-    run = IBIRM(
-        penalty_weight=10.0,
-        penalty_anneal_steps=1,
-        ib_penalty_weight=3.0,
-        ib_anneal_steps=2,
-        batch_size=None,
-        steps=4,
-        progress=False,
-    ).fit(MLP(5, 2, hidden=(8,)), envs)
+    run = IBIRM(steps=4, **settings).fit(MLP(5, 2, hidden=(8,)), envs)
     assert [h["ib_penalty_weight"] for h in run.history_] == [0.0, 0.0, 3.0, 3.0]
     for h in run.history_:
         w = h["penalty_weight"]
