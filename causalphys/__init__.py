@@ -6,7 +6,7 @@ The curated public API. Notebooks, experiments and users import from here::
     scm = cp.SCM(cp.CausalGraph([("x", "y")]), {"x": cp.mech.Normal(), "y": cp.mech.Linear({"x": 2.0})})
 """
 
-from causalphys import data, microscopy, nets, trainers
+from causalphys import data, evaluation, microscopy, nets, trainers
 from causalphys.cli.configs import load_scanners
 from causalphys.errors import (
     CausalPhysError,
@@ -41,6 +41,7 @@ __all__ = [
     "data",
     "Do",
     "Environments",
+    "evaluation",
     "GraphError",
     "Intervention",
     "InterventionError",

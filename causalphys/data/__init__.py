@@ -1,6 +1,18 @@
 """Environments (SCM or real files) turned into tensors and torch Datasets."""
 
+from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
 from causalphys.data.colored_mnist import colored_mnist_environments, colored_mnist_scm, load_mnist
+from causalphys.data.tabular import TabularBenchmark
 from causalphys.data.tensors import environment_tensors, standardize_images
 
-__all__ = ["colored_mnist_environments", "colored_mnist_scm", "environment_tensors", "load_mnist", "standardize_images"]
+__all__ = [
+    "Benchmark",
+    "BenchmarkData",
+    "EnvironmentInfo",
+    "TabularBenchmark",
+    "colored_mnist_environments",
+    "colored_mnist_scm",
+    "environment_tensors",
+    "load_mnist",
+    "standardize_images",
+]

@@ -35,12 +35,15 @@ def environment_tensors(
     classification: bool = True,
     chunk: int = 1000,
     on_chunk: Callable[[str, int], None] | None = None,
+    streams: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """``{environment: (x, y)}`` with ``x = transform(batch[inputs])`` and ``y = batch[target]``.
 
     Each environment is drawn in chunks of ``chunk`` units (chunk ``k`` with seed ``derive_seed(seed, env, k)``) so
     memory stays bounded; only ``inputs``, ``target`` and their ancestors are computed. Class labels become
-    ``long``. ``on_chunk(env, units_done)`` reports progress.
+    ``long``. ``on_chunk(env, units_done)`` reports progress. ``streams[env]`` replaces ``env`` in the seed: the
+    environments of one stream draw the same exogenous noise (common random numbers — e.g. the same samples at
+    every level of a severity sweep, imaged by ever more shifted scanners).
     """
     sizes = {name: (n[name] if isinstance(n, Mapping) else n) for name in envs}
     out = {}
@@ -51,7 +54,8 @@ def environment_tensors(
         xs, ys, done = [], [], 0
         for k, start in enumerate(range(0, sizes[name], chunk)):
             size = min(chunk, sizes[name] - start)
-            batch = scm.sample(size, seed=derive_seed(seed, "environment", name, k), nodes=[inputs, target])
+            stream = streams.get(name, name) if streams is not None else name
+            batch = scm.sample(size, seed=derive_seed(seed, "environment", stream, k), nodes=[inputs, target])
             x = batch[inputs]
             xs.append(transform(x) if transform is not None else x)
             ys.append(batch[target].long() if classification else batch[target])

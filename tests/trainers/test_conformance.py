@@ -23,6 +23,7 @@ NETS = sorted((CONF / "net").glob("*.yaml"))
 def _config(path):
     cfg = OmegaConf.load(path)
     space = cfg.pop(SEARCH_SPACE_KEY, None)
+    cfg.pop("data_setting", None)  # trainer/oracle.yaml: a data setting for the harness, not a trainer argument
     return cfg, space
 
 

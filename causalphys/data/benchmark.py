@@ -1,0 +1,110 @@
+"""What the harness needs from a benchmark: training environments (with a validation part), test environments,
+and — where an SCM generated the data — counterfactual pairs of the validation units.
+
+A benchmark is configured in ``conf/benchmark/`` and built by ``hydra.utils.instantiate``; its :meth:`load` returns
+plain tensors, so the harness neither knows nor cares whether the data came from an SCM, MNIST or a CSV file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from causalphys.errors import ParameterError
+
+Split = tuple[torch.Tensor, torch.Tensor]
+ROLES = ("train", "test")
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    """What an environment is: ``role`` ("train" or "test"), and for a shifted test environment the ``shift`` that
+    made it and its ``level`` (severity, or the value of the shifted parameter), plus a readable ``description``
+    of its interventions."""
+
+    role: str
+    shift: str | None = None
+    level: float | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ParameterError(f"environment role must be one of {list(ROLES)}, got {self.role!r}")
+
+    def to_dict(self) -> dict:
+        return {"role": self.role, "shift": self.shift, "level": self.level, "description": self.description}
+
+
+@dataclass
+class BenchmarkData:
+    """One seed's data of a benchmark.
+
+    - ``train[e]``, ``val[e]``: the training portion and the held-out (validation) portion of training environment
+      ``e``, each ``(x, y)`` with ``x`` ``(n, *input_shape)`` and ``y`` ``(n,)`` (``long`` class labels) or
+      ``(n,)``/``(n, k)`` float regression targets.
+    - ``test[e]``: every unit of test environment ``e`` (the harness splits off the oracle's part).
+    - ``info[e]``: an :class:`EnvironmentInfo` for every environment above.
+    - ``counterfactual[e]``: for training environment ``e``, a list of inputs ``x_j`` ``(m, *input_shape)``, the
+      same ``m`` validation units re-generated under each of the counterfactual interventions (e.g. imaged by each
+      of the lab's scanners); empty when the benchmark has no SCM behind it.
+    """
+
+    train: dict[str, Split]
+    val: dict[str, Split]
+    test: dict[str, Split]
+    info: dict[str, EnvironmentInfo]
+    task: str = "classification"
+    counterfactual: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.train:
+            raise ParameterError("a benchmark needs at least one training environment")
+        if set(self.val) != set(self.train):
+            raise ParameterError(
+                f"validation environments {sorted(self.val)} differ from training environments {sorted(self.train)}"
+            )
+        overlap = set(self.train) & set(self.test)
+        if overlap:
+            raise ParameterError(f"environments {sorted(overlap)} are both training and test environments")
+        missing = [e for e in (*self.train, *self.test) if e not in self.info]
+        if missing:
+            raise ParameterError(f"no EnvironmentInfo for environment(s) {missing}")
+        shapes = {e: tuple(x.shape[1:]) for e, (x, _) in {**self.train, **self.val, **self.test}.items()}
+        if len(set(shapes.values())) > 1:
+            raise ParameterError(f"environments have different input shapes: {shapes}")
+        for e, views in self.counterfactual.items():
+            if e not in self.train:
+                raise ParameterError(f"counterfactual pairs given for {e!r}, which is not a training environment")
+            if len(views) < 2 or len({tuple(v.shape) for v in views}) != 1:
+                raise ParameterError(
+                    f"counterfactual views of {e!r} must be >= 2 tensors of one shape, got "
+                    f"{[tuple(v.shape) for v in views]}"
+                )
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(next(iter(self.train.values()))[0].shape[1:])
+
+    @property
+    def n_outputs(self) -> int:
+        """Classes (classification) or target dimension (regression)."""
+        ys = [y for _, y in (*self.train.values(), *self.val.values())]
+        if self.task == "classification":
+            return int(max(int(y.max()) for y in ys if y.numel()) + 1)
+        y = ys[0]
+        return 1 if y.dim() == 1 else int(y.shape[1])
+
+
+class Benchmark:
+    """Base class: a named source of :class:`BenchmarkData`. Subclasses store their settings in ``__init__`` and
+    build the data in :meth:`load` (deterministic in ``seed``)."""
+
+    name: str = "benchmark"
+    task: str = "classification"
+
+    def load(self, seed: int, *, progress: bool = False) -> BenchmarkData:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Validate the settings before any work (errors name the key); the default checks nothing."""

@@ -1,0 +1,278 @@
+"""The SCM-backed benchmarks of the harness: the microscopy scanner shift and Colored MNIST.
+
+Both turn an SCM and its environments into :class:`~causalphys.data.benchmark.BenchmarkData`; the scanner-shift
+benchmark also makes counterfactual pairs (the same validation sample imaged by each of its lab's scanners) for
+counterfactual model selection, and takes any number of :mod:`~causalphys.evaluation.shifts`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+
+from causalphys.cli.configs import DEFAULT_SCANNERS, load_scanners
+from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
+from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
+from causalphys.data.tensors import environment_tensors, standardize_images
+from causalphys.errors import ParameterError
+from causalphys.evaluation.shifts import DistributionShift
+from causalphys.microscopy.benchmark import unconfounded_scanner
+from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
+from causalphys.microscopy.scanners import ScannerPreset
+from causalphys.scm.environments import Environments
+from causalphys.seeding import derive_seed
+
+Progress = Callable[[str, int, int], None]
+
+
+def _positive_int(value, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+class ScannerShiftBenchmark(Benchmark):
+    """Phase (or defect) classification from ADF images of the confounded-lab SCM
+    (:func:`~causalphys.microscopy.lab.confounded_lab`).
+
+    ``labs``: ``{name: {scanners: [preset for label 0, preset for label 1], consistency, mains_frequency, role}}``
+    with role ``train`` or ``test``; every lab is the environment ``do(lab := i)``. ``shifts``: more test
+    environments (:mod:`~causalphys.evaluation.shifts`). ``oracle=True`` cuts the ``label -> scanner`` edge in the
+    *training* labs (each picks either of its scanners at random) — the oracle's data; test environments are the
+    same confounded ones as for every other run. Each training lab gives ``n_train + n_val`` images, each test
+    environment ``n_test``; ``n_counterfactual`` validation-like units per training lab are imaged by both of the
+    lab's scanners (``do(scanner := s)`` with every other noise kept) for counterfactual selection.
+    Images are standardised per image; labels are ``long``.
+    """
+
+    task = "classification"
+
+    def __init__(
+        self,
+        labs: Mapping[str, Mapping],
+        scanners: Sequence[str] = DEFAULT_SCANNERS,
+        shifts: Mapping[str, DistributionShift] | Sequence[DistributionShift] = (),
+        oracle: bool = False,
+        task: str = "phase",
+        label_noise: float = 0.25,
+        image_size: int = 64,
+        n_train: int = 20000,
+        n_val: int = 2000,
+        n_test: int = 4000,
+        n_counterfactual: int = 1000,
+        chunk: int = 1000,
+        name: str = "scanner_shift",
+    ):
+        self.labs = {str(k): dict(v) for k, v in labs.items()}
+        self.scanners = tuple(scanners)
+        self.shifts = tuple(shifts.values()) if isinstance(shifts, Mapping) else tuple(shifts)
+        self.oracle = bool(oracle)
+        self.lab_task = task
+        self.label_noise = label_noise
+        self.image_size = image_size
+        self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
+        self.n_counterfactual = n_counterfactual
+        self.chunk = chunk
+        self.name = name
+
+    # -- validation and the shift context ------------------------------------------------------------------------
+    def check(self) -> None:
+        if self.lab_task not in TASKS[:2]:
+            raise ParameterError(f"benchmark.task must be one of {list(TASKS[:2])}, got {self.lab_task!r}")
+        if not 0.0 <= float(self.label_noise) <= 0.5:
+            raise ParameterError(f"benchmark.label_noise must lie in [0, 0.5], got {self.label_noise!r}")
+        for key in ("n_train", "n_val", "n_test", "n_counterfactual", "chunk", "image_size"):
+            if key == "n_counterfactual" and getattr(self, key) == 0:
+                continue
+            _positive_int(getattr(self, key), f"benchmark.{key}")
+        roles = {}
+        for lab, spec in self.labs.items():
+            unknown = sorted(set(spec) - {"scanners", "consistency", "mains_frequency", "role"})
+            if unknown:
+                raise ParameterError(
+                    f"benchmark.labs.{lab}: unknown key(s) {unknown}; allowed: scanners, consistency, "
+                    "mains_frequency, role"
+                )
+            role = spec.get("role", "test")
+            if role not in ("train", "test"):
+                raise ParameterError(f"benchmark.labs.{lab}.role must be 'train' or 'test', got {role!r}")
+            roles[lab] = role
+            pair = spec.get("scanners", ())
+            if isinstance(pair, str) or len(pair) != 2:
+                raise ParameterError(f"benchmark.labs.{lab}.scanners must name two scanner presets, got {pair!r}")
+            bad = [s for s in pair if s not in self.scanners]
+            if bad:
+                raise ParameterError(
+                    f"benchmark.labs.{lab}.scanners: unknown scanner(s) {bad}; configured: {list(self.scanners)}"
+                )
+        if "train" not in roles.values():
+            raise ParameterError("benchmark.labs needs at least one lab with role 'train'")
+        pairs = {tuple(self.labs[k]["scanners"]) for k, r in roles.items() if r == "train"}
+        if len(pairs) != 1:
+            raise ParameterError(f"the training labs must share one scanner pair, got {sorted(pairs)}")
+        self._build()  # consistencies, frequencies and every shift are checked here (errors name the key)
+
+    def _build(self) -> None:
+        presets = load_scanners(self.scanners)
+        self._presets = {p.name: p for p in presets}
+        self._extra: list[ScannerPreset] = []
+        self._names = list(self.labs)
+        labs = []
+        for lab, spec in self.labs.items():
+            try:
+                labs.append(
+                    Lab(
+                        lab,
+                        scanners=tuple(self.scanners.index(s) for s in spec["scanners"]),
+                        consistency=spec.get("consistency", 0.5),
+                        mains_frequency=spec.get("mains_frequency", 50.0),
+                    )
+                )
+            except ParameterError as err:
+                raise ParameterError(f"benchmark.labs.{lab}: {err}") from err
+        self._lab_objects = labs
+        train = [k for k, s in self.labs.items() if s.get("role", "test") == "train"]
+        self.train_scanners = tuple(self.labs[train[0]]["scanners"])
+        self.nodes = tuple(confounded_lab(presets, labs, task=self.lab_task).nodes)
+        self._shift_envs = {}
+        for shift in self.shifts:
+            try:
+                envs = shift.environments(self)
+            except ParameterError as err:
+                raise ParameterError(f"shift {shift.name!r}: {err}") from err
+            clash = sorted(set(envs) & (set(self._shift_envs) | set(self.labs)))
+            if clash:
+                raise ParameterError(f"shift {shift.name!r} makes environment(s) {clash}, which already exist")
+            self._shift_envs.update(envs)
+        self._scm = confounded_lab(
+            [*presets, *self._extra],
+            labs,
+            task=self.lab_task,
+            label_noise=self.label_noise,
+            image_shape=(self.image_size, self.image_size),
+        )
+
+    def preset(self, name: str) -> ScannerPreset:
+        if name not in self._presets:
+            raise ParameterError(f"unknown scanner {name!r}; configured scanners: {list(self._presets)}")
+        return self._presets[name]
+
+    def scanner_index(self, preset: ScannerPreset | str) -> int:
+        if isinstance(preset, str):
+            self.preset(preset)
+            return self.scanners.index(preset)
+        self._extra.append(preset)
+        return len(self.scanners) + len(self._extra) - 1
+
+    def lab_index(self, name: str) -> int:
+        if name not in self._names:
+            raise ParameterError(f"unknown lab {name!r}; labs are {self._names}")
+        return self._names.index(name)
+
+    # -- data ----------------------------------------------------------------------------------------------------
+    def environments(self) -> tuple[Environments, Environments, dict[str, EnvironmentInfo]]:
+        """``(training environments, test environments, info)``; training labs come from the oracle's SCM when
+        ``oracle`` is set."""
+        self.check()
+        info, train, test = {}, {}, {}
+        for i, (lab, spec) in enumerate(self.labs.items()):
+            role = spec.get("role", "test")
+            text = (
+                f"do(lab := {lab}): scanners {list(spec['scanners'])}, routing {spec.get('consistency', 0.5):g}, "
+                f"{spec.get('mains_frequency', 50.0):g} Hz"
+            )
+            (train if role == "train" else test)[lab] = {"lab": float(i)}
+            info[lab] = EnvironmentInfo(
+                role, None, None, text + (" (oracle: scanner ⟂ label)" * (role == "train") * self.oracle)
+            )
+        for env, (spec, env_info) in self._shift_envs.items():
+            test[env] = spec
+            info[env] = env_info
+        train_scm = self._scm.intervene(scanner=unconfounded_scanner(self._lab_objects)) if self.oracle else self._scm
+        return Environments(train_scm, train), Environments(self._scm, test), info
+
+    def load(self, seed: int, *, progress: bool | Progress = False) -> BenchmarkData:
+        train_envs, test_envs, info = self.environments()
+        report = progress if callable(progress) else None
+        n_fit = self.n_train + self.n_val
+        train = environment_tensors(
+            train_envs, n_fit, seed=seed, chunk=self.chunk, on_chunk=report and (lambda e, k: report(e, k, n_fit))
+        )
+        test = environment_tensors(  # a shift's levels share their units (common random numbers)
+            test_envs,
+            self.n_test,
+            seed=seed,
+            chunk=self.chunk,
+            on_chunk=report and (lambda e, k: report(e, k, self.n_test)),
+            streams={env: f"shift:{i.shift}" for env, i in info.items() if i.shift is not None},
+        )
+        counterfactual = {}
+        if self.n_counterfactual:
+            for env in train_envs:
+                counterfactual[env] = self.counterfactual_views(train_envs, env, seed)
+        return BenchmarkData(
+            train={k: (x[: self.n_train], y[: self.n_train]) for k, (x, y) in train.items()},
+            val={k: (x[self.n_train :], y[self.n_train :]) for k, (x, y) in train.items()},
+            test=test,
+            info=info,
+            task="classification",
+            counterfactual=counterfactual,
+        )
+
+    def counterfactual_views(self, envs: Environments, env: str, seed: int) -> list[torch.Tensor]:
+        """``n_counterfactual`` fresh units of training environment ``env``, each imaged by both of the lab's
+        scanners: ``[x | do(scanner := s0), x | do(scanner := s1)]``, every other noise term the unit's own."""
+        scm = envs[env]
+        pair = [float(self.scanners.index(s)) for s in self.labs[env]["scanners"]]
+        views = [[], []]
+        for k, start in enumerate(range(0, self.n_counterfactual, self.chunk)):
+            size = min(self.chunk, self.n_counterfactual - start)
+            batch = scm.sample(size, seed=derive_seed(seed, "counterfactual", env, k), return_noise=True)
+            for view, scanner in zip(views, pair):
+                view.append(standardize_images(scm.counterfactual(batch, {"scanner": scanner})["image"]))
+        return [torch.cat(v) for v in views]
+
+
+class ColoredMNISTBenchmark(Benchmark):
+    """Colored MNIST exactly as Arjovsky et al. (2019) build it
+    (:func:`~causalphys.data.colored_mnist.colored_mnist_environments`): training environments ``train_0.2`` and
+    ``train_0.1`` (the last ``val_fraction`` of each held out for validation), test environment ``test_0.9``.
+    ``grayscale=True`` is the oracle's colour-blind input. Counterfactual pairs: each validation digit in colour 0
+    and colour 1 (``do(colour := c)``). MNIST from ``path`` or ``$CAUSALPHYS_MNIST``."""
+
+    task = "classification"
+
+    def __init__(
+        self, path: str | None = None, grayscale: bool = False, val_fraction: float = 0.1, name: str = "colored_mnist"
+    ):
+        self.path = path
+        self.grayscale = bool(grayscale)
+        self.val_fraction = val_fraction
+        self.name = name
+
+    def check(self) -> None:
+        if not 0.0 < float(self.val_fraction) < 1.0:
+            raise ParameterError(f"benchmark.val_fraction must lie in (0, 1), got {self.val_fraction!r}")
+
+    def load(self, seed: int, *, progress: bool | Progress = False) -> BenchmarkData:
+        self.check()
+        path = self.path or os.environ.get("CAUSALPHYS_MNIST")
+        images, digits = load_mnist(path)
+        envs = colored_mnist_environments(images, digits, seed=seed, grayscale=self.grayscale)
+        train, val, counterfactual = {}, {}, {}
+        for env in ("train_0.2", "train_0.1"):
+            x, y = envs[env]
+            cut = len(y) - max(1, int(round(self.val_fraction * len(y))))
+            train[env], val[env] = (x[:cut], y[:cut]), (x[cut:], y[cut:])
+            grey = x[cut:].sum(1)  # the digit, whatever its colour
+            if self.grayscale:
+                continue
+            counterfactual[env] = [torch.stack([grey * (1 - c), grey * c], dim=1) for c in (0.0, 1.0)]
+        info = {
+            "train_0.2": EnvironmentInfo("train", None, None, "colour flipped with probability 0.2"),
+            "train_0.1": EnvironmentInfo("train", None, None, "colour flipped with probability 0.1"),
+            "test_0.9": EnvironmentInfo("test", "colour_flip", 0.9, "colour flipped with probability 0.9"),
+        }
+        return BenchmarkData(train, val, {"test_0.9": envs["test_0.9"]}, info, "classification", counterfactual)

@@ -1,0 +1,290 @@
+"""Tables and plots of a sweep's selected results, and the report written next to the sweep.
+
+Every number here comes from :func:`causalphys.evaluation.selection.select`'s rows and is labelled with the rule
+that chose it. Per seed ``s`` (one group per trainer and seed), with ``m`` the metric:
+
+- in-distribution ``ID_s = mean_{e in train} m_val(e)`` (over the chosen runs' validation rows);
+- test environment ``t``: ``m_test(t)``; worst ``= min_t m_test(t)`` (``max`` for lower-is-better metrics);
+- OOD gap ``= ID_s - mean_t m_test(t)``.
+
+A cell is ``mean ± std`` over seeds (``std`` with ``ddof=1``; one seed shows the mean alone); accuracy is printed
+in percent, every other metric raw.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from causalphys.errors import CausalPhysError
+from causalphys.evaluation.selection import ALL, Rule, agreement, choose, higher_is_better, selected_rows
+from causalphys.evaluation.sweep import Sweep, load_sweep
+
+DEFAULT_RULE = "training-domain validation"
+MISSING = "—"
+
+
+class ReportError(CausalPhysError, ValueError):
+    """A table or plot cannot be made from the given rows (no rows of the metric, several benchmarks mixed, ...)."""
+
+
+def _scale(metric: str) -> float:
+    return 100.0 if metric == "accuracy" else 1.0
+
+
+def _format(mean: float, std: float | None, metric: str) -> str:
+    """``"mean ± std"`` (or the mean alone when ``std`` is ``None``), in percent for accuracy."""
+    digits, scale = (1 if metric == "accuracy" else 3), _scale(metric)
+    if std is None:
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def _cell(values: Sequence[float], metric: str) -> str:
+    """``"mean ± std"`` over seeds (``ddof=1``), the mean alone for one value, a dash for none."""
+    v = np.asarray([x for x in values if pd.notna(x)], dtype=float)
+    if v.size == 0:
+        return MISSING
+    return _format(v.mean(), v.std(ddof=1) if v.size > 1 else None, metric)
+
+
+def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _rows_of(selected: pd.DataFrame, metric: str, benchmark: str | None) -> pd.DataFrame:
+    """``selected``'s rows of ``metric`` (and of ``benchmark``); errors name what is missing."""
+    benchmarks = list(dict.fromkeys(selected["benchmark"]))
+    if benchmark is None and len(benchmarks) > 1:
+        raise ReportError(f"the selected rows mix benchmarks {benchmarks}; pass benchmark= to choose one")
+    rows = selected if benchmark is None else selected[selected["benchmark"] == benchmark]
+    rows = rows[rows["metric"] == metric]
+    if rows.empty:
+        known = sorted(set(selected["metric"]))
+        raise ReportError(f"no selected rows of metric {metric!r} (benchmark {benchmark!r}); metrics present: {known}")
+    return rows
+
+
+def _test_envs(rows: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(rows.loc[rows["split"] == "test", "env"]))
+
+
+def per_seed(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | None = None) -> pd.DataFrame:
+    """One row per (trainer, selection, seed): ``in-distribution``, one column per test environment,
+    ``worst test`` and ``OOD gap`` (raw values, see the module docstring)."""
+    rows = _rows_of(selected, metric, benchmark)
+    envs = _test_envs(rows)
+    worst = np.min if higher_is_better(metric) else np.max
+    records = []
+    for (trainer, rule, seed), unit in rows.groupby(["trainer", "selection", "seed"], sort=False):
+        val = unit.loc[unit["split"] == "val", "value"]
+        test = unit[unit["split"] == "test"].groupby("env", sort=False)["value"].mean()
+        record = {"trainer": trainer, "selection": rule, "seed": seed, "in-distribution": val.mean()}
+        record.update({env: test.get(env, np.nan) for env in envs})
+        record["worst test"] = worst(test.to_numpy()) if len(test) else np.nan
+        record["OOD gap"] = record["in-distribution"] - test.mean() if len(test) else np.nan
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def summary_table(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | None = None) -> str:
+    """Markdown: one row per (trainer, selection rule); columns in-distribution, each test environment (in order
+    first seen), worst test environment, OOD gap, and the number of seeds."""
+    table = per_seed(selected, metric, benchmark)
+    columns = [c for c in table.columns if c not in ("trainer", "selection", "seed")]
+    rows = []
+    for (trainer, rule), unit in table.groupby(["trainer", "selection"], sort=False):
+        rows.append([trainer, rule, *(_cell(unit[c], metric) for c in columns), str(unit["seed"].nunique())])
+    return _markdown(["trainer", "selection", *columns, "seeds"], rows)
+
+
+def per_environment_table(
+    selected: pd.DataFrame,
+    descriptions: Mapping[str, str] | None = None,
+    rule: str = DEFAULT_RULE,
+    metric: str = "accuracy",
+    benchmark: str | None = None,
+) -> str:
+    """Markdown: one row per test environment (with its description), one column per trainer; the cells are the
+    test ``metric`` (mean ± std over seeds) of the runs ``rule`` chose."""
+    rows = _rows_of(selected, metric, benchmark)
+    rows = rows[(rows["selection"] == rule) & (rows["split"] == "test")]
+    if rows.empty:
+        raise ReportError(f"no test rows of metric {metric!r} chosen by rule {rule!r}")
+    trainers = list(dict.fromkeys(rows["trainer"]))
+    descriptions = descriptions or {}
+    body = []
+    for env in _test_envs(rows):
+        at = rows[rows["env"] == env]
+        cells = [_cell(at.loc[at["trainer"] == t].groupby("seed")["value"].mean(), metric) for t in trainers]
+        body.append([env, descriptions.get(env, "") or "", *cells])
+    return _markdown(["test environment", "description", *trainers], body)
+
+
+def severity_table(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | None = None) -> pd.DataFrame:
+    """Tidy: ``selection, trainer, shift, level, env, mean, std, seeds`` for the test environments that have a
+    ``shift`` and a numeric ``level`` (raw metric values; ``std`` over seeds with ``ddof=1``, ``nan`` for one seed).
+    Empty when no environment has a severity level."""
+    rows = _rows_of(selected, metric, benchmark)
+    rows = rows[(rows["split"] == "test") & rows["shift"].notna() & rows["level"].notna()]
+    columns = ["selection", "trainer", "shift", "level", "env", "mean", "std", "seeds"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    per = rows.groupby(["selection", "trainer", "shift", "level", "env", "seed"], sort=False)["value"].mean()
+    out = per.groupby(level=[0, 1, 2, 3, 4], sort=False).agg(["mean", "std", "count"]).reset_index()
+    out = out.rename(columns={"count": "seeds"})
+    return out.sort_values(["selection", "trainer", "shift", "level"], kind="stable", key=_first_seen)[columns]
+
+
+def _first_seen(column: pd.Series) -> pd.Series:
+    """Sort key keeping strings in order of first appearance and numbers in numeric order."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    order = {v: i for i, v in enumerate(dict.fromkeys(column))}
+    return column.map(order)
+
+
+def _severity_markdown(table: pd.DataFrame, metric: str) -> str:
+    rows = [
+        [
+            r.selection,
+            r.trainer,
+            r.shift,
+            f"{r.level:g}",
+            r.env,
+            _format(r.mean, r.std if r.seeds > 1 else None, metric),
+            str(r.seeds),
+        ]
+        for r in table.itertuples(index=False)
+    ]
+    return _markdown(["selection", "trainer", "shift", "level", "test environment", metric, "seeds"], rows)
+
+
+def _atomic(path: Path, write) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place (``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def plot_severity(selected: pd.DataFrame, path, metric: str = "accuracy", benchmark: str | None = None) -> Path:
+    """Plot ``metric`` against shift level, one line per trainer with error bars (std over seeds), one panel per
+    selection rule (and one row of panels per shift); written atomically to ``path`` (PNG). Returns ``path``."""
+    from matplotlib.figure import Figure  # no pyplot: no global figure state
+
+    table = severity_table(selected, metric, benchmark)
+    if table.empty:
+        raise ReportError(f"no test environment with a shift and a numeric level among the {metric!r} rows")
+    rules, shifts = list(dict.fromkeys(table["selection"])), list(dict.fromkeys(table["shift"]))
+    colors = {t: f"C{k % 10}" for k, t in enumerate(dict.fromkeys(table["trainer"]))}  # one colour per trainer
+    fig = Figure(figsize=(4.0 * len(rules), 3.2 * len(shifts)), layout="constrained")
+    axes = fig.subplots(len(shifts), len(rules), squeeze=False, sharey=True)
+    scale = _scale(metric)
+    for i, shift in enumerate(shifts):
+        for j, rule in enumerate(rules):
+            ax = axes[i][j]
+            panel = table[(table["shift"] == shift) & (table["selection"] == rule)]
+            for trainer, line in panel.groupby("trainer", sort=False):
+                line = line.sort_values("level")
+                err = line["std"].fillna(0.0) * scale
+                ax.errorbar(
+                    line["level"],
+                    line["mean"] * scale,
+                    yerr=err,
+                    marker="o",
+                    capsize=3,
+                    label=trainer,
+                    color=colors[trainer],
+                )
+            ax.set_title(rule)
+            ax.set_xlabel(f"shift level ({shift})")
+            ax.grid(alpha=0.3)
+        axes[i][0].set_ylabel(f"{metric} (%)" if metric == "accuracy" else metric)
+    axes[0][0].legend(fontsize="small")
+    return _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+
+
+def _default_metric(sweep: Sweep, benchmark: str) -> str:
+    task = sweep.runs.loc[sweep.runs["benchmark"] == benchmark, "task"].iloc[0]
+    return "accuracy" if task == "classification" else "rmse"
+
+
+def _agreement_lines(selected: pd.DataFrame, rules: Sequence[Rule]) -> list[str]:
+    names = [r.name for r in rules]
+    test = selected[selected["split"] == "test"]
+    by_rule = {n: test[test["selection"] == n] for n in names}
+    pairs = {n: set(zip(t["group"], t["env"])) for n, t in by_rule.items()}
+    lines = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            share, n = agreement(selected, a, b), len(pairs[a] & pairs[b])
+            if n:
+                lines.append(f"- {a} vs {b}: same run in {100 * share:.1f} % of {n} (group, test environment) pairs")
+            else:
+                lines.append(f"- {a} vs {b}: no (group, test environment) pair chosen by both")
+    return lines
+
+
+def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: str | None = None) -> dict[str, Path]:
+    """Select with ``rules`` and write, atomically into ``out_dir`` (default: the sweep directory):
+
+    - ``report.md``: per benchmark the summary, per-environment and severity tables, then the agreement between
+      rules, the notes on groups a rule could not decide, and the unfinished runs;
+    - ``results_selected.csv``: the selected tidy rows;
+    - ``severity.png`` (``severity_<benchmark>.png`` when several benchmarks have one), when a test environment
+      has a shift with a numeric level.
+
+    ``metric`` defaults to accuracy (classification) or RMSE (regression). Returns ``{name: path}`` of the files.
+    """
+    sweep = load_sweep(sweep_dir)
+    out = Path(out_dir) if out_dir is not None else sweep.path
+    choices, notes = choose(sweep, rules)
+    selected = selected_rows(sweep, choices)
+    info = sweep.environment_info()
+    descriptions = {env: i.get("description", "") for env, i in info.items()}
+    benchmarks = list(dict.fromkeys(sweep.runs["benchmark"]))
+    lines = [f"# Sweep report: {sweep.path}", ""]
+    lines.append(
+        f"{len(sweep.runs)} finished run(s), {len(sweep.unfinished)} unfinished; selection rules: "
+        + ", ".join(r.name for r in rules)
+        + "."
+    )
+    written: dict[str, Path] = {}
+    for benchmark in benchmarks:
+        m = metric or _default_metric(sweep, benchmark)
+        lines += ["", f"## {benchmark}", ""]
+        rows = selected[(selected["benchmark"] == benchmark) & (selected["metric"] == m)]
+        if rows.empty:
+            lines.append(f"No selected rows of metric {m!r}.")
+            continue
+        lines += [f"### Summary ({m}, by selection rule)", "", summary_table(selected, m, benchmark), ""]
+        if (rows["selection"] == DEFAULT_RULE).any():
+            lines += [f"### Per test environment ({m}, {DEFAULT_RULE})", ""]
+            lines += [per_environment_table(selected, descriptions, DEFAULT_RULE, m, benchmark), ""]
+        severity = severity_table(selected, m, benchmark)
+        if not severity.empty:
+            name = "severity.png" if len(benchmarks) == 1 else f"severity_{benchmark}.png"
+            written[name.removesuffix(".png")] = plot_severity(selected, out / name, m, benchmark)
+            lines += [f"### Severity ({m} against shift level; plot: {name})", "", _severity_markdown(severity, m), ""]
+    lines += ["", "## Agreement between selection rules", "", *(_agreement_lines(selected, rules) or ["- (one rule)"])]
+    lines += ["", "## Selection notes", "", *([f"- {n}" for n in notes] or ["- none"])]
+    lines += ["", "## Unfinished runs", "", *([f"- {u}" for u in sweep.unfinished] or ["- none"]), ""]
+    text = "\n".join(lines)
+    written["results"] = _atomic(out / "results_selected.csv", lambda tmp: selected.to_csv(tmp, index=False))
+    written["report"] = _atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))
+    return written

@@ -1,0 +1,224 @@
+"""Shifts: named sets of test environments, each an intervention on the benchmark's SCM.
+
+A shift is data (``conf/shift/*.yaml``); :meth:`DistributionShift.environments` turns it into
+``{environment name: (interventions, EnvironmentInfo)}`` for a benchmark that exposes the small context below
+(:class:`ShiftContext`, implemented by :class:`~causalphys.evaluation.benchmarks.ScannerShiftBenchmark`):
+
+- :class:`HeldOutScanners` — a lab whose scanners are ones no training lab has (train on some, test on others).
+- :class:`Severity` — every instrument parameter moved step by step from the training scanners to the held-out ones
+  and past them (level 0 = training scanners, 1 = held-out scanners, 1.5 = half as far again): dose down, probe
+  wider, drift and jitter up, calibration error up, as far as the target presets differ.
+- :class:`Routing` — the scanner-label association set to a given consistency (0.9 as in a training lab, 0.5 none,
+  0.1 reversed): the ``lab -> scanner`` edge is cut and ``scanner := route(label)``.
+- :class:`NodeValues` — a hard intervention ``do(node := value)`` per level (e.g. a fixed dose), for any SCM node.
+
+Every environment a shift makes says which interventions made it (``EnvironmentInfo.description``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import torch
+
+from causalphys.data.benchmark import EnvironmentInfo
+from causalphys.errors import ParameterError
+from causalphys.microscopy.scanners import PARAMETERS, ScannerPreset
+from causalphys.scm import mech
+from causalphys.scm import noise as nz
+
+_POSITIVE = ("probe_sigma", "probe_tail_width", "z_exponent", "pixel_size", "dwell_time", "dose", "gain", "saturation")
+
+
+class ShiftContext(Protocol):
+    """What a shift needs from a benchmark."""
+
+    nodes: tuple[str, ...]
+    train_scanners: tuple[str, str]
+
+    def scanner_index(self, preset: ScannerPreset | str) -> int:
+        """The ``scanner`` node's value for a preset (a name of a configured one, or a new preset to add)."""
+
+    def lab_index(self, name: str) -> int:
+        """The ``lab`` node's value of the named lab."""
+
+    def preset(self, name: str) -> ScannerPreset:
+        """The configured scanner preset called ``name``."""
+
+
+def _check_consistency(value: float, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ParameterError(f"{key} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_levels(levels: Sequence[float], key: str = "levels") -> tuple[float, ...]:
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence) or not levels:
+        raise ParameterError(f"{key} must be a non-empty list of numbers, got {levels!r}")
+    bad = [v for v in levels if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+    if bad:
+        raise ParameterError(f"{key} must be finite numbers, got {bad}")
+    return tuple(float(v) for v in levels)
+
+
+def route(pair: tuple[int, int], consistency: float) -> mech.Function:
+    """``scanner := pair[label]`` with probability ``consistency``, else ``pair[1 - label]`` (``u ~ U(0, 1)``)."""
+
+    def scanner_of(label, u):
+        table = torch.tensor(pair, dtype=u.dtype, device=u.device)
+        routed = torch.where(u < consistency, label, 1 - label).long()
+        return table[routed]
+
+    return mech.Function(scanner_of, noise=nz.Uniform())
+
+
+def interpolate(a: ScannerPreset, b: ScannerPreset, t: float) -> ScannerPreset:
+    """The preset a fraction ``t`` of the way from ``a`` to ``b`` (``t > 1`` extrapolates past ``b``).
+
+    Each end of each parameter range moves linearly, ``low_t = low_a + t (low_b - low_a)`` — geometrically for
+    log-uniform parameters (the dose) — and is clamped to the parameter's valid domain (positive where it must be,
+    the tail fraction in [0, 1]).
+    """
+    if t < 0:
+        raise ParameterError(f"severity level must be >= 0, got {t}")
+    ranges = {}
+    for p in PARAMETERS:
+        ends = []
+        for x, y in zip(a.ranges[p], b.ranges[p]):
+            x, y = float(x), float(y)
+            if p in a.log_uniform and x > 0 and y > 0:
+                v = math.exp(math.log(x) + t * (math.log(y) - math.log(x)))
+            else:
+                v = x + t * (y - x)
+            if p in _POSITIVE:
+                v = max(v, 1e-3 * min(abs(x), abs(y)) or 1e-12)
+            if p == "probe_tail_fraction":
+                v = min(max(v, 0.0), 1.0)
+            ends.append(v)
+        ranges[p] = (min(ends), max(ends))
+    return ScannerPreset(
+        name=f"{a.name}->{b.name}@{t:g}",
+        ranges=ranges,
+        log_uniform=tuple(a.log_uniform),
+        description=f"{t:g} of the way from {a.name} to {b.name}",
+    )
+
+
+class DistributionShift:
+    """Base class: ``name`` and :meth:`environments`."""
+
+    name: str = "shift"
+
+    def environments(self, ctx: ShiftContext) -> dict[str, tuple[dict, EnvironmentInfo]]:
+        raise NotImplementedError
+
+    def env_name(self, level: float) -> str:
+        return f"{self.name}={level:g}"
+
+
+class HeldOutScanners(DistributionShift):
+    """One test environment: the lab ``base_lab`` (its mains frequency) imaging with ``scanners`` (the preset names
+    for label 0 and label 1), routed with ``consistency`` (0.5: the scanner says nothing about the label)."""
+
+    def __init__(self, scanners: Sequence[str], consistency: float = 0.5, base_lab: str = "test", name: str = ""):
+        if isinstance(scanners, str) or len(scanners) != 2:
+            raise ParameterError(f"scanners must name two scanner presets, got {scanners!r}")
+        self.scanners = tuple(str(s) for s in scanners)
+        self.consistency = _check_consistency(consistency, "consistency")
+        self.base_lab = str(base_lab)
+        self.name = name or "heldout_scanners"
+
+    def environments(self, ctx: ShiftContext) -> dict[str, tuple[dict, EnvironmentInfo]]:
+        pair = (ctx.scanner_index(self.scanners[0]), ctx.scanner_index(self.scanners[1]))
+        spec = {"lab": float(ctx.lab_index(self.base_lab)), "scanner": route(pair, self.consistency)}
+        text = f"do(lab := {self.base_lab}), scanner := route(label -> {list(self.scanners)}, {self.consistency:g})"
+        return {self.name: (spec, EnvironmentInfo("test", self.name, None, text))}
+
+
+class Severity(DistributionShift):
+    """Test environments at ``levels`` of severity: each training scanner ``a`` is replaced by the preset
+    ``interpolate(a, toward[a], level)`` (module docstring), routed with ``consistency``, in lab ``base_lab``."""
+
+    def __init__(
+        self,
+        toward: Mapping[str, str],
+        levels: Sequence[float] = (0.0, 0.5, 1.0, 1.5),
+        consistency: float = 0.5,
+        base_lab: str = "test",
+        name: str = "severity",
+    ):
+        if not isinstance(toward, Mapping) or not toward:
+            raise ParameterError(f"toward must map each training scanner to a target scanner, got {toward!r}")
+        self.toward = {str(k): str(v) for k, v in toward.items()}
+        self.levels = _check_levels(levels)
+        negative = [v for v in self.levels if v < 0]
+        if negative:
+            raise ParameterError(f"severity levels must be >= 0, got {negative}")
+        self.consistency = _check_consistency(consistency, "consistency")
+        self.base_lab = str(base_lab)
+        self.name = name
+
+    def environments(self, ctx: ShiftContext) -> dict[str, tuple[dict, EnvironmentInfo]]:
+        missing = [s for s in ctx.train_scanners if s not in self.toward]
+        if missing:
+            raise ParameterError(
+                f"shift {self.name!r}: toward has no target for training scanner(s) {missing}; "
+                f"it maps {sorted(self.toward)}"
+            )
+        out = {}
+        for level in self.levels:
+            presets = [interpolate(ctx.preset(s), ctx.preset(self.toward[s]), level) for s in ctx.train_scanners]
+            pair = (ctx.scanner_index(presets[0]), ctx.scanner_index(presets[1]))
+            spec = {"lab": float(ctx.lab_index(self.base_lab)), "scanner": route(pair, self.consistency)}
+            text = f"do(lab := {self.base_lab}), scanners {[p.name for p in presets]}, routing {self.consistency:g}"
+            out[self.env_name(level)] = (spec, EnvironmentInfo("test", self.name, level, text))
+        return out
+
+
+class Routing(DistributionShift):
+    """Test environments in lab ``base_lab`` with the training scanners routed by label with each consistency in
+    ``levels`` (the ``lab -> scanner`` edge cut): 0.1 reverses the training labs' association."""
+
+    def __init__(self, levels: Sequence[float] = (0.9, 0.5, 0.1), base_lab: str = "test", name: str = "routing"):
+        self.levels = tuple(_check_consistency(v, "levels") for v in _check_levels(levels))
+        self.base_lab = str(base_lab)
+        self.name = name
+
+    def environments(self, ctx: ShiftContext) -> dict[str, tuple[dict, EnvironmentInfo]]:
+        pair = (ctx.scanner_index(ctx.train_scanners[0]), ctx.scanner_index(ctx.train_scanners[1]))
+        out = {}
+        for level in self.levels:
+            spec = {"lab": float(ctx.lab_index(self.base_lab)), "scanner": route(pair, level)}
+            text = f"do(lab := {self.base_lab}), scanner := route(label -> {list(ctx.train_scanners)}, {level:g})"
+            out[self.env_name(level)] = (spec, EnvironmentInfo("test", self.name, level, text))
+        return out
+
+
+class NodeValues(DistributionShift):
+    """``do(node := value)`` for each value in ``levels``, on top of lab ``base_lab`` (``None``: no lab)."""
+
+    def __init__(self, node: str, levels: Sequence[float], base_lab: str | None = "test", name: str = ""):
+        self.node = str(node)
+        self.levels = _check_levels(levels)
+        bad = [v for v in self.levels if v <= 0] if self.node in _POSITIVE else []
+        if bad:
+            raise ParameterError(f"shift levels of {self.node} must be > 0, got {bad}")
+        if self.node == "probe_tail_fraction" and not all(0 <= v <= 1 for v in self.levels):
+            raise ParameterError(f"shift levels of probe_tail_fraction must lie in [0, 1], got {list(self.levels)}")
+        self.base_lab = base_lab
+        self.name = name or self.node
+
+    def environments(self, ctx: ShiftContext) -> dict[str, tuple[dict, EnvironmentInfo]]:
+        if self.node not in ctx.nodes:
+            raise ParameterError(
+                f"shift {self.name!r} names node {self.node!r}, which is not in the SCM; nodes are {list(ctx.nodes)}"
+            )
+        base = {} if self.base_lab is None else {"lab": float(ctx.lab_index(self.base_lab))}
+        out = {}
+        for level in self.levels:
+            spec = {**base, self.node: level}
+            text = ", ".join(f"do({k} := {v:g})" for k, v in spec.items())
+            out[self.env_name(level)] = (spec, EnvironmentInfo("test", self.name, level, text))
+        return out

@@ -1,0 +1,129 @@
+"""The results store: one folder per run, written so that an interrupted sweep resumes without redoing or
+corrupting finished runs.
+
+A run folder holds ``run.json`` (what the run is: its resolved config, the config's hash, seed, trainer, the
+environments) and ``results.csv`` (its tidy rows). Both are written atomically (temporary file + ``os.replace``)
+and ``results.csv`` last, so **a run is finished exactly when its results.csv exists**: a run killed at any moment
+leaves at most a ``run.json``, training checkpoints and temporary files, which the next attempt overwrites or
+resumes from. Benchmark data can be cached per (benchmark config, seed) the same way (:func:`cached_data`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+from causalphys.data.benchmark import BenchmarkData, EnvironmentInfo
+from causalphys.errors import CausalPhysError
+from causalphys.trainers.checkpoint import atomic_save
+
+FIELDS = ("run", "trainer", "env", "split", "metric", "value", "selection")
+RESULTS, META = "results.csv", "run.json"
+
+
+class StoreError(CausalPhysError):
+    """A run folder that cannot be used (it holds another configuration's results, or is unreadable)."""
+
+
+def config_hash(config: Mapping) -> str:
+    """SHA-256 (first 16 hex digits) of the config as canonical JSON (sorted keys): equal configs, equal hashes."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        missing = [k for k in FIELDS if k not in row]
+        if missing:
+            raise StoreError(f"result row {row} lacks column(s) {missing}")
+        writer.writerow({k: row[k] for k in FIELDS})
+    return buffer.getvalue()
+
+
+class RunFolder:
+    """The folder of one run (``path``) for a config whose hash is ``hash``."""
+
+    def __init__(self, path: str | os.PathLike, hash: str):
+        self.path = Path(path)
+        self.hash = hash
+
+    @property
+    def results(self) -> Path:
+        return self.path / RESULTS
+
+    def finished(self) -> bool:
+        """``True`` if this config's results are already here. A folder holding another config's finished results
+        raises :class:`StoreError` rather than mixing or overwriting them."""
+        if not self.results.is_file():
+            return False
+        meta_path = self.path / META
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise StoreError(f"{meta_path} is missing or unreadable next to finished results: {err}") from err
+        if meta.get("hash") != self.hash:
+            raise StoreError(
+                f"{self.path} holds the results of another configuration (hash {meta.get('hash')}, this one "
+                f"{self.hash}); use another sweep folder, or delete that run folder to redo it"
+            )
+        return True
+
+    def write(self, meta: Mapping, rows: list[dict]) -> None:
+        """``run.json`` then ``results.csv``, each atomically: the run counts as finished only after both."""
+        write_text_atomic(self.path / META, json.dumps({**meta, "hash": self.hash}, indent=2, default=str) + "\n")
+        write_text_atomic(self.results, rows_to_csv(rows))
+
+
+def _plain(data: BenchmarkData) -> dict:
+    return {
+        "train": data.train,
+        "val": data.val,
+        "test": data.test,
+        "info": {k: v.to_dict() for k, v in data.info.items()},
+        "task": data.task,
+        "counterfactual": data.counterfactual,
+    }
+
+
+def cached_data(folder: str | os.PathLike | None, key: str, build: Callable[[], BenchmarkData]) -> BenchmarkData:
+    """``build()``, or its copy cached under ``folder/<key>.pt`` (written atomically, read with
+    ``weights_only=True``). ``folder=None`` disables the cache. The cached tensors are the built ones, bit for bit."""
+    if folder is None:
+        return build()
+    path = Path(folder) / f"{key}.pt"
+    if path.is_file():
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            d["info"] = {k: EnvironmentInfo(**v) for k, v in d["info"].items()}
+            return BenchmarkData(**d)
+        except Exception:  # an unreadable cache is rebuilt, never trusted
+            path.unlink(missing_ok=True)
+    data = build()
+    atomic_save(_plain(data), path)
+    return data

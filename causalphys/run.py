@@ -1,0 +1,210 @@
+"""The harness's entry point: ``causalphys key=value ...`` (one run) and ``causalphys -m ...`` (a sweep).
+
+Examples (from the repository root)::
+
+    causalphys benchmark=scanner_shift trainer=irm seed=0
+    causalphys -m trainer=erm,irm,vrex,oracle seed=0,1,2 shift=severity
+    causalphys +experiment=demo -m
+    causalphys report results/default
+
+Every run writes its folder ``<results_dir>/<overrides>/`` (``run.json`` with the resolved config and its hash,
+then ``results.csv``: see :mod:`causalphys.evaluation.store`); a run whose results are already there is skipped,
+so rerunning an interrupted sweep redoes only what is missing. :func:`run` is the plain function behind the Hydra
+wrapper: tests call it with a composed config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from causalphys.errors import CausalPhysError, ParameterError
+from causalphys.evaluation.harness import evaluate_run, net_factory
+from causalphys.evaluation.store import RunFolder, cached_data, config_hash
+from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_space, sample_search_space
+
+log = logging.getLogger("causalphys")
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+DATA_SETTING_KEY = "data_setting"  # trainer/oracle.yaml: "oracle" trains its learner on the unconfounded data
+NON_SEMANTIC = (
+    "progress",
+    "threads",
+    "results_dir",
+    "cache_dir",
+    "sweep_name",
+    "selection",
+)  # do not change a run's numbers
+
+
+def _run_id(override_dirname: str) -> str:
+    return override_dirname or "defaults"
+
+
+OmegaConf.register_new_resolver("run_id", _run_id, replace=True)
+
+
+def semantic_config(cfg: DictConfig) -> dict:
+    """The resolved config without the keys that cannot change a run's numbers (``hydra``, progress, threads,
+    folders): what the run hash is taken over."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    return {k: v for k, v in plain.items() if k not in NON_SEMANTIC and k != "hydra"}
+
+
+def _instantiate(config: dict, key: str):
+    """``hydra.utils.instantiate`` that lets the project's own errors through, prefixed with the config key
+    (Hydra would wrap them in an ``InstantiationException``)."""
+    try:
+        return instantiate(config, _convert_="all")
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, CausalPhysError):
+            raise type(cause)(f"{key}: {cause}") from err
+        raise
+
+
+def build(cfg: DictConfig) -> dict:
+    """Instantiate and check everything a run needs, before any work: benchmark, shift, trainer (with its
+    hyper-parameter draw), net. Errors name the config key and the allowed values."""
+    if not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    space = trainer_cfg.pop(SEARCH_SPACE_KEY, None) or {}
+    setting = trainer_cfg.pop(DATA_SETTING_KEY, "observed")
+    if setting not in ("observed", "oracle"):
+        raise ParameterError(f"trainer.{DATA_SETTING_KEY} must be 'observed' or 'oracle', got {setting!r}")
+    trainer_class = get_class(trainer_cfg.pop("_target_"))
+    check_search_space(space, trainer_class.param_names())
+    hparams = {}
+    if cfg.hparams_seed is not None:
+        if not isinstance(cfg.hparams_seed, int) or cfg.hparams_seed < 0:
+            raise ParameterError(f"hparams_seed must be null or a non-negative integer, got {cfg.hparams_seed!r}")
+        hparams = sample_search_space(space, cfg.hparams_seed)
+    trainer_cfg.update(hparams)
+    if cfg.get("steps") is not None:
+        trainer_cfg["steps"] = cfg.steps
+    trainer_cfg.update(seed=cfg.seed, progress=bool(cfg.progress))
+    trainer = trainer_class(**trainer_cfg)
+
+    bench_cfg = OmegaConf.to_container(cfg.benchmark, resolve=True)
+    shift_cfg = OmegaConf.to_container(cfg.shift, resolve=True) if cfg.get("shift") is not None else None
+    if shift_cfg is not None:
+        if "shifts" not in bench_cfg:
+            raise ParameterError(
+                f"benchmark {bench_cfg.get('name', bench_cfg['_target_'])!r} takes no shifts; use shift=none"
+            )
+        bench_cfg["shifts"] = {**(bench_cfg.get("shifts") or {}), shift_cfg.get("name", "shift"): shift_cfg}
+    if setting == "oracle":
+        if "oracle" not in bench_cfg:
+            raise ParameterError(f"benchmark {bench_cfg['_target_']!r} has no oracle data setting")
+        bench_cfg["oracle"] = True
+    benchmark = _instantiate(bench_cfg, "benchmark")
+    benchmark.check()
+
+    net_cfg = OmegaConf.to_container(cfg.net, resolve=True)
+    net_class = get_class(net_cfg.pop("_target_"))
+    settings = {k: v for k, v in net_cfg.items() if v != "???" and k not in ("in_channels", "in_features", "n_outputs")}
+    return {
+        "trainer": trainer,
+        "benchmark": benchmark,
+        "make_net": net_factory(net_class, **settings),
+        "hparams": hparams,
+        "bench_key": config_hash({"benchmark": bench_cfg, "seed": cfg.seed}),
+    }
+
+
+def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: str) -> Path:
+    """One run into ``run_dir`` (skipped if its results are there already); returns the results file."""
+    started = time.perf_counter()
+    semantic = semantic_config(cfg)
+    folder = RunFolder(run_dir, config_hash(semantic))
+    if folder.finished():
+        log.info("%s: already done, skipped (%s)", run_id, folder.results)
+        return folder.results
+    parts = build(cfg)
+    trainer, benchmark = parts["trainer"], parts["benchmark"]
+    if trainer.checkpoint_every and trainer.checkpoint_dir is None:
+        trainer.checkpoint_dir = str(Path(run_dir) / "checkpoints")
+    cache = cfg.get("cache_dir")
+    data = cached_data(cache, f"{benchmark.name}-{parts['bench_key']}", lambda: benchmark.load(cfg.seed))
+    rows = evaluate_run(
+        data,
+        trainer,
+        parts["make_net"],
+        run=run_id,
+        trainer_name=trainer_name,
+        seed=cfg.seed,
+        holdout=cfg.holdout,
+    )
+    group = {k: v for k, v in semantic.items() if k not in ("hparams_seed", "holdout")}
+    meta = {
+        "run": run_id,
+        "group": config_hash(group),
+        "benchmark": benchmark.name,
+        "trainer": trainer_name,
+        "seed": cfg.seed,
+        "hparams_seed": cfg.hparams_seed,
+        "holdout": cfg.holdout,
+        "task": data.task,
+        "train_envs": list(data.train),
+        "environments": {k: v.to_dict() for k, v in data.info.items()},
+        "hparams": parts["hparams"],
+        "seconds": time.perf_counter() - started,
+        "config": semantic,
+    }
+    folder.write(meta, rows)
+    summary = {(r["env"], r["split"]): r["value"] for r in rows if r["metric"] in ("accuracy", "r2")}
+    val = [v for (e, s), v in summary.items() if s == "val"]
+    test = {e: v for (e, s), v in summary.items() if s == "test"}
+    log.info(
+        "%s: done in %.0f s; val %.3f; test %s",
+        run_id,
+        meta["seconds"],
+        sum(val) / max(len(val), 1),
+        " ".join(f"{e}={v:.3f}" for e, v in test.items()),
+    )
+    return folder.results
+
+
+def _threads(cfg: DictConfig) -> int:
+    if cfg.get("threads"):
+        return int(cfg.threads)
+    cores = os.cpu_count() or 1
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        jobs = hc.launcher.get("n_jobs", 1) if "launcher" in hc else 1
+        jobs = cores if jobs is None or jobs < 1 else min(int(jobs), cores)
+        return max(1, cores // jobs)
+    return cores
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    torch.set_num_threads(_threads(cfg))
+    hc = HydraConfig.get()
+    run(cfg, hc.runtime.output_dir, _run_id(hc.job.override_dirname), hc.runtime.choices.get("trainer", "trainer"))
+
+
+def main() -> None:
+    """Console script: ``causalphys report DIR`` goes to the report; anything else is a Hydra run or sweep."""
+    if len(sys.argv) > 1 and sys.argv[1] == "report":
+        from causalphys.cli.report import main as report_main
+
+        report_main(sys.argv[2:])
+        return
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The SCM-backed benchmarks: shapes, seeds, the oracle setting and the counterfactual views."""
+
+import numpy as np
+import pytest
+import torch
+
+from causalphys.errors import ParameterError
+from causalphys.evaluation.benchmarks import ColoredMNISTBenchmark
+
+from .tiny import LABS, tiny_benchmark
+
+
+def test_scanner_shift_data_shapes_and_roles():
+    data = tiny_benchmark().load(0)
+    assert list(data.train) == ["train_a", "train_b"] and list(data.test) == ["test"]
+    assert data.train["train_a"][0].shape == (48, 1, 32, 32) and data.val["train_a"][0].shape == (16, 1, 32, 32)
+    assert data.test["test"][1].dtype == torch.long and data.n_outputs == 2
+    assert data.info["train_a"].role == "train" and data.info["test"].role == "test"
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a, b, c = tiny_benchmark().load(3), tiny_benchmark().load(3), tiny_benchmark().load(4)
+    assert torch.equal(a.train["train_b"][0], b.train["train_b"][0])
+    assert torch.equal(a.counterfactual["train_a"][1], b.counterfactual["train_a"][1])
+    assert not torch.equal(a.train["train_b"][0], c.train["train_b"][0])
+
+
+def test_counterfactual_views_are_the_same_samples_through_each_scanner():
+    bench = tiny_benchmark()
+    train_envs, _, _ = bench.environments()
+    views = bench.counterfactual_views(train_envs, "train_a", seed=0)
+    assert len(views) == 2 and views[0].shape == (12, 1, 32, 32)
+    # the low-dose view is noisier: its pixel-to-pixel differences are larger, unit by unit
+    rough = [(v[..., 1:] - v[..., :-1]).abs().mean((1, 2, 3)) for v in views]
+    assert (rough[1] > rough[0]).float().mean() > 0.9
+
+
+def test_oracle_cuts_the_scanner_label_path_in_the_training_labs_only():
+    oracle = tiny_benchmark(oracle=True)
+    train_envs, test_envs, _ = oracle.environments()
+    batch = train_envs["train_a"].sample(4000, seed=0, nodes=["scanner", "label"])
+    agree = (batch["scanner"] == batch["label"]).float().mean().item()
+    assert abs(agree - 0.5) < 0.03
+    test = test_envs["test"].sample(4000, seed=0, nodes=["scanner", "label"])
+    assert abs((test["scanner"] == test["label"]).float().mean().item() - 0.1) < 0.03
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"train_a": {**LABS["train_a"], "role": "validation"}}, "labs.train_a.role"),
+        ({"train_a": {**LABS["train_a"], "scanners": ["corrected_200kv", "x"]}}, r"unknown scanner\(s\) \['x'\]"),
+        ({"train_a": {**LABS["train_a"], "colour": 1}}, r"unknown key\(s\) \['colour'\]"),
+        ({"train_a": {**LABS["train_a"], "consistency": 1.5}}, "labs.train_a"),
+    ],
+)
+def test_bad_labs_name_the_key(change, message):
+    bench = tiny_benchmark()
+    bench.labs = {**bench.labs, **change}
+    with pytest.raises(ParameterError, match=message):
+        bench.check()
+
+
+@pytest.mark.parametrize("key, value", [("n_train", 0), ("label_noise", 0.7), ("task", "strain")])
+def test_bad_sizes_and_settings_name_the_key(key, value):
+    with pytest.raises(ParameterError, match=key):
+        tiny_benchmark(**{key: value}).check()
+
+
+def test_colored_mnist_benchmark_from_a_fake_mnist(tmp_path):
+    gen = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=gen.integers(0, 256, (120, 28, 28), dtype=np.uint8),
+        y_train=gen.integers(0, 10, 120, dtype=np.uint8),
+        x_test=np.zeros((1, 28, 28), np.uint8),
+        y_test=np.zeros(1, np.uint8),
+    )
+    data = ColoredMNISTBenchmark(str(path), val_fraction=0.2).load(0)
+    assert data.train["train_0.2"][0].shape == (40, 2, 14, 14) and data.val["train_0.1"][0].shape == (10, 2, 14, 14)
+    assert list(data.test) == ["test_0.9"]
+    red, green = data.counterfactual["train_0.2"]
+    assert torch.equal(red.sum(1), green.sum(1)) and (red[:, 1] == 0).all() and (green[:, 0] == 0).all()
+    grey = ColoredMNISTBenchmark(str(path), grayscale=True).load(0)
+    assert grey.input_shape == (1, 14, 14) and grey.counterfactual == {}

@@ -1,0 +1,123 @@
+"""Tables, the severity plot, the written report and the CLI on the fixed fake sweep of ``test_selection``."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from causalphys.cli import report as cli
+from causalphys.errors import CausalPhysError
+from causalphys.evaluation.report import (
+    ReportError,
+    per_environment_table,
+    plot_severity,
+    severity_table,
+    summary_table,
+    write_report,
+)
+from causalphys.evaluation.selection import ALL, select
+from causalphys.evaluation.sweep import load_sweep
+from tests.evaluation.test_selection import CF, LOO, ORACLE, TDV, make_sweep
+
+PNG_HEADER = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def sweep_dir(tmp_path):
+    return make_sweep(tmp_path / "sweep")
+
+
+@pytest.fixture
+def selected(sweep_dir):
+    return select(load_sweep(sweep_dir))
+
+
+def _table(markdown: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in markdown.splitlines()]
+
+
+def test_summary_table_cells_are_mean_pm_std_over_seeds(selected):
+    rows = _table(summary_table(selected))
+    assert rows[0] == ["trainer", "selection", "in-distribution", "dose_0", "dose_1", "worst test", "OOD gap", "seeds"]
+    body = {(r[0], r[1]): r[2:] for r in rows[2:]}
+    assert body[("erm", TDV)] == ["85.0 ± 0.0", "65.0 ± 7.1", "45.0 ± 7.1", "45.0 ± 7.1", "30.0 ± 7.1", "2"]
+    assert body[("erm", ORACLE)] == ["75.0 ± 0.0", "75.0 ± 7.1", "55.0 ± 7.1", "55.0 ± 7.1", "10.0 ± 7.1", "2"]
+    assert body[("irm", CF)] == ["70.0 ± 0.0", "75.0 ± 7.1", "70.0 ± 7.1", "70.0 ± 7.1", "-2.5 ± 7.1", "2"]
+    assert body[("erm", LOO)] == ["75.0", "80.0", "60.0", "60.0", "5.0", "1"]  # one seed: the mean alone
+    assert ("irm", LOO) not in body and len(body) == 7
+
+
+def test_summary_table_prints_other_metrics_raw(selected):
+    body = {(r[0], r[1]): r[2:] for r in _table(summary_table(selected, metric="nll"))[2:]}
+    # nll = 1 - accuracy; lower is better, so the worst test environment is the largest nll
+    assert body[("erm", LOO)] == ["0.250", "0.200", "0.400", "0.400", "-0.050", "1"]
+    with pytest.raises(ReportError, match="'rmse'"):
+        summary_table(selected, metric="rmse")
+
+
+def test_per_environment_table(selected):
+    rows = _table(per_environment_table(selected, {"dose_0": "full dose", "dose_1": "low dose"}))
+    assert rows[0] == ["test environment", "description", "erm", "irm"]
+    assert rows[2:] == [
+        ["dose_0", "full dose", "65.0 ± 7.1", "70.0 ± 7.1"],
+        ["dose_1", "low dose", "45.0 ± 7.1", "60.0 ± 7.1"],
+    ]
+    oracle = _table(per_environment_table(selected, rule=ORACLE))
+    assert oracle[3] == ["dose_1", "", "55.0 ± 7.1", "70.0 ± 7.1"]
+
+
+def test_severity_table_and_plot(selected, tmp_path):
+    table = severity_table(selected)
+    erm = table[(table["selection"] == TDV) & (table["trainer"] == "erm")]
+    assert erm["level"].tolist() == [0.0, 1.0] and erm["shift"].tolist() == ["dose", "dose"]
+    assert erm["mean"].tolist() == pytest.approx([0.65, 0.45])
+    assert erm["std"].tolist() == pytest.approx([0.1 / math.sqrt(2)] * 2)
+    assert table.loc[table["selection"] == LOO, "seeds"].tolist() == [1, 1]
+    path = plot_severity(selected, tmp_path / "plots" / "severity.png")
+    assert path.read_bytes()[:8] == PNG_HEADER
+    assert [p.name for p in path.parent.iterdir()] == ["severity.png"]  # no temporary file left behind
+
+
+def test_severity_needs_a_shift_level(selected, tmp_path):
+    flat = selected.assign(level=float("nan"))
+    assert severity_table(flat).empty
+    with pytest.raises(ReportError, match="numeric level"):
+        plot_severity(flat, tmp_path / "x.png")
+
+
+def test_write_report_writes_all_files(sweep_dir, tmp_path):
+    written = write_report(sweep_dir, out_dir=tmp_path / "out")
+    assert {p.name for p in written.values()} == {"report.md", "results_selected.csv", "severity.png"}
+    assert written["severity"].read_bytes()[:8] == PNG_HEADER
+    text = written["report"].read_text()
+    assert "| erm | training-domain validation | 85.0 ± 0.0 | 65.0 ± 7.1 |" in text
+    assert f"- {CF} vs {ORACLE}" not in text  # pairs are listed in rule order
+    assert f"- {ORACLE} vs {CF}: same run in 100.0 % of 8 (group, test environment) pairs" in text
+    assert f"- {TDV} vs {ORACLE}: same run in 0.0 % of 8" in text
+    assert "no choice for group irm-s1" in text
+    assert text.rstrip().endswith("- irm-s1-h2")
+    rows = pd.read_csv(written["results"])
+    assert set(rows["selection"]) == {r.name for r in ALL} and "none" not in set(rows["selection"])
+    assert not (sweep_dir / "report.md").exists()
+    assert write_report(sweep_dir)["report"] == sweep_dir / "report.md"  # default: into the sweep dir
+    load_sweep(sweep_dir)  # the written files do not disturb reading the sweep again
+
+
+def test_write_report_on_an_empty_dir_is_an_error(tmp_path):
+    with pytest.raises(CausalPhysError, match=r"no finished run"):
+        write_report(tmp_path)
+
+
+def test_cli_prints_the_report_and_the_written_paths(sweep_dir, tmp_path, capsys):
+    written = cli.main([str(sweep_dir), "--out", str(tmp_path / "out"), "--metric", "accuracy"])
+    captured = capsys.readouterr()
+    assert captured.out.startswith("# Sweep report:") and "| irm | counterfactual | 70.0 ± 0.0 |" in captured.out
+    assert str(written["report"]) in captured.err and str(written["severity"]) in captured.err
+
+
+def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(tmp_path)])
+    assert exit_info.value.code == 1 and "no finished run" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+"""The results store: atomic writes, 'finished' means results.csv exists, other configs are never overwritten."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from causalphys.evaluation.store import RunFolder, StoreError, cached_data, config_hash, rows_to_csv
+
+ROW = {
+    "run": "r",
+    "trainer": "erm",
+    "env": "test",
+    "split": "test",
+    "metric": "accuracy",
+    "value": 0.5,
+    "selection": "none",
+}
+
+
+def test_config_hash_ignores_key_order_and_sees_values():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_a_run_is_finished_only_once_its_results_are_written(tmp_path):
+    folder = RunFolder(tmp_path / "run", "h1")
+    assert not folder.finished()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"hash": "h1"}))  # killed after run.json
+    assert not folder.finished()
+    folder.write({"run": "r"}, [ROW])
+    assert folder.finished()
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["hash"] == "h1"
+    rows = list(csv.DictReader((tmp_path / "run" / "results.csv").open()))
+    assert rows[0]["metric"] == "accuracy" and float(rows[0]["value"]) == 0.5
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_results_of_another_config_are_refused_not_overwritten(tmp_path):
+    RunFolder(tmp_path, "h1").write({}, [ROW])
+    before = (tmp_path / "results.csv").read_text()
+    with pytest.raises(StoreError, match="holds the results of another configuration"):
+        RunFolder(tmp_path, "h2").finished()
+    assert (tmp_path / "results.csv").read_text() == before
+
+
+def test_rows_must_have_every_column():
+    with pytest.raises(StoreError, match=r"lacks column\(s\) \['selection'\]"):
+        rows_to_csv([{k: v for k, v in ROW.items() if k != "selection"}])
+
+
+def test_cached_data_is_bit_identical_and_an_unreadable_cache_is_rebuilt(tmp_path):
+    from .tiny import tiny_benchmark
+
+    calls = []
+
+    def build():
+        calls.append(1)
+        return tiny_benchmark(n_train=8, n_val=4, n_test=8, n_counterfactual=4).load(0)
+
+    first = cached_data(tmp_path, "k", build)
+    second = cached_data(tmp_path, "k", build)
+    assert len(calls) == 1
+    assert torch.equal(first.test["test"][0], second.test["test"][0])
+    assert second.info["test"] == first.info["test"]
+    assert torch.equal(first.counterfactual["train_a"][0], second.counterfactual["train_a"][0])
+    (tmp_path / "k.pt").write_bytes(b"garbage")
+    cached_data(tmp_path, "k", build)
+    assert len(calls) == 2

@@ -1,0 +1,21 @@
+"""A tiny scanner-shift benchmark shared by the evaluation tests (32x32 images, a few dozen per environment)."""
+
+from causalphys.evaluation.benchmarks import ScannerShiftBenchmark
+from causalphys.evaluation.shifts import Severity
+
+PAIR = ["corrected_200kv", "low_dose"]
+LABS = {
+    "train_a": {"scanners": PAIR, "consistency": 0.9, "role": "train"},
+    "train_b": {"scanners": PAIR, "consistency": 0.8, "role": "train"},
+    "test": {"scanners": PAIR, "consistency": 0.1, "mains_frequency": 60.0, "role": "test"},
+}
+TOWARD = {"corrected_200kv": "uncorrected_200kv", "low_dose": "drifty_older"}
+
+
+def tiny_benchmark(shifts=(), **kwargs) -> ScannerShiftBenchmark:
+    settings = dict(n_train=48, n_val=16, n_test=40, n_counterfactual=12, chunk=32, image_size=32)
+    return ScannerShiftBenchmark(LABS, shifts=shifts, **(settings | kwargs))
+
+
+def severity(levels=(0.0, 1.0)) -> Severity:
+    return Severity(TOWARD, levels=levels)

@@ -1,0 +1,207 @@
+"""The Hydra entry point: every config composes and instantiates, every experiment overlay runs a few steps, bad
+values fail before any training, and a sweep (killed half-way, then rerun) finishes every run exactly once."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
+from causalphys.errors import CausalPhysError
+from causalphys.run import CONF_DIR, build, run
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [  # small enough for a unit test, whatever the benchmark
+    "benchmark.n_train=48",
+    "benchmark.n_val=16",
+    "benchmark.n_test=40",
+    "benchmark.n_counterfactual=8",
+    "benchmark.image_size=32",
+    "steps=3",
+    "progress=false",
+]
+SHIFTS = sorted(p.stem for p in (CONF_DIR / "shift").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def _compose(overrides, tmp_path=None):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    if tmp_path is not None:
+        cfg.results_dir = str(tmp_path)
+    return cfg
+
+
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_there_are_shifts_and_experiments():
+    assert {"none", "severity", "routing", "heldout_scanners", "dose"} <= set(SHIFTS)
+    assert {"demo", "scanner_shift_study", "colored_mnist", "sachs"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("shift", SHIFTS)
+def test_every_shift_config_instantiates_on_the_default_benchmark(shift):
+    parts = build(_compose([f"shift={shift}", *TINY]))
+    envs = parts["benchmark"].environments()[1]
+    if shift != "none":
+        assert any(env.startswith(_compose([f"shift={shift}"]).shift.name) for env in envs)
+
+
+def test_default_run_writes_config_hash_and_rows_and_is_skipped_when_rerun(tmp_path):
+    cfg = _compose(["trainer=irm", "shift=severity", "shift.levels=[0.0,1.0]", *TINY], tmp_path)
+    results = run(cfg, tmp_path / "r", "r", "irm")
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert meta["trainer"] == "irm" and meta["config"]["trainer"]["_target_"].endswith("IRM")
+    assert set(meta["environments"]) >= {"train_a", "test", "severity=0", "severity=1"}
+    rows = _rows(results)
+    assert {r["env"] for r in rows if r["split"] == "test"} == {"test", "heldout_scanners", "severity=0", "severity=1"}
+    stamp = results.stat().st_mtime_ns
+    run(cfg, tmp_path / "r", "r", "irm")
+    assert results.stat().st_mtime_ns == stamp  # finished: skipped, not redone
+
+
+def test_hparams_seed_draws_from_the_search_space_and_is_recorded(tmp_path):
+    cfg = _compose(["trainer=vrex", "hparams_seed=3", *TINY], tmp_path)
+    parts = build(cfg)
+    assert set(parts["hparams"]) == {"penalty_weight", "penalty_anneal_steps", "lr", "weight_decay", "batch_size"}
+    assert parts["trainer"].penalty_weight == parts["hparams"]["penalty_weight"]
+    assert build(cfg)["hparams"] == parts["hparams"]
+
+
+def test_oracle_trainer_is_erm_on_the_unconfounded_data():
+    parts = build(_compose(["trainer=oracle", *TINY]))
+    assert type(parts["trainer"]).__name__ == "ERM" and parts["benchmark"].oracle
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_overlay_runs_a_few_steps(experiment, tmp_path):
+    overrides = [f"+experiment={experiment}", "steps=2", "progress=false"]
+    cfg = _compose(overrides, tmp_path)
+    if cfg.benchmark._target_.endswith("ScannerShiftBenchmark"):
+        cfg = _compose(overrides + TINY, tmp_path)
+    if cfg.benchmark._target_.endswith("ColoredMNISTBenchmark"):
+        cfg.benchmark.path = str(_fake_mnist(tmp_path))
+    if cfg.benchmark._target_.endswith("TabularBenchmark"):
+        cfg.benchmark.path = str(_fake_sachs(tmp_path))
+    sweep = OmegaConf.to_container(cfg.hydra.sweeper.params) if "hydra" in cfg else None
+    assert sweep is None or "trainer" in OmegaConf.to_container(_compose_hydra(overrides).hydra.sweeper.params)
+    rows = _rows(run(cfg, tmp_path / "run", "run", "erm"))
+    assert any(r["split"] == "test" for r in rows)
+
+
+def _compose_hydra(overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def _fake_mnist(tmp_path):
+    import numpy as np
+
+    gen = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    x = gen.integers(0, 256, (120, 28, 28), dtype=np.uint8)
+    np.savez(path, x_train=x, y_train=gen.integers(0, 10, 120, dtype=np.uint8), x_test=x[:1], y_test=np.zeros(1))
+    return path
+
+
+def _fake_sachs(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    gen = np.random.default_rng(0)
+    proteins = ["Raf", "Mek", "PLCg", "PIP2", "PIP3", "Erk", "Akt", "PKA", "PKC", "P38", "JNK"]
+    frame = pd.DataFrame(gen.lognormal(3, 1, (9 * 20, len(proteins))), columns=proteins)
+    frame.insert(0, "condition_id", np.repeat(np.arange(1, 10), 20))
+    path = tmp_path / "sachs.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["benchmark.label_noise=1.5"], r"label_noise must lie in \[0, 0.5\]"),
+        (["benchmark.labs.test.consistency=1.2"], "labs.test"),
+        (["shift=dose", "shift.levels=[1000,-5]"], "levels of dose must be > 0"),
+        (["shift=dose", "shift.node=dosage"], "node 'dosage', which is not in the SCM"),
+        (["shift=routing", "shift.levels=[0.5,2]"], r"probability in \[0, 1\]"),
+        (["hparams_seed=-1"], "hparams_seed"),
+        (["holdout=nowhere"], "holdout must be one of the training environments"),
+        (["trainer.lr=-1"], "lr"),
+    ],
+)
+def test_bad_config_values_fail_before_training_and_name_the_key(overrides, message, tmp_path):
+    cfg = _compose([*overrides, *TINY], tmp_path)
+    started = time.perf_counter()
+    with pytest.raises(CausalPhysError, match=message):
+        run(cfg, tmp_path / "bad", "bad", "erm")
+    assert not (tmp_path / "bad" / "results.csv").exists()
+    assert time.perf_counter() - started < 30
+
+
+def test_unknown_trainer_lists_the_allowed_ones():
+    with pytest.raises(HydraException, match="Available options") as err:
+        _compose(["trainer=irmv2"])
+    assert "irm" in str(err.value) and "vrex" in str(err.value)
+
+
+SWEEP = [
+    "-m",
+    "trainer=erm,vrex",
+    "seed=0,1",
+    "shift=severity",
+    "shift.levels=[0.0,1.0]",
+    "hydra.launcher.n_jobs=1",
+    *TINY,
+]
+
+
+def _sweep(results, *extra, wait=True):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "causalphys.run", *SWEEP, f"results_dir={results}", *extra]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    if wait:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out
+        return out
+    return proc
+
+
+def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
+    results = tmp_path / "sweep"
+    proc = _sweep(results, wait=False)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(results.glob("*/results.csv"))) < 1:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole sweep, mid-way through its second run
+    proc.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in results.glob("*/results.csv")}
+    assert 1 <= len(finished) < 4
+    out = _sweep(results)
+    assert out.count("already done, skipped") == len(finished)
+    runs = sorted(json.loads((p.parent / "run.json").read_text())["run"] for p in results.glob("*/results.csv"))
+    assert len(runs) == 4  # run folders are named by the overrides (Hydra's override_dirname)
+    assert {(r.split("seed=")[1][0], r.split("trainer=")[1]) for r in runs} == {
+        (s, t) for t in ("erm", "vrex") for s in "01"
+    }
+    assert all(results.joinpath(r, "results.csv").stat().st_mtime_ns == t for r, t in finished.items())
+
+    from causalphys.cli.report import main as report
+
+    report([str(results), "--out", str(tmp_path / "report")])
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "severity=1" in text and "| vrex | training-domain validation |" in text
+    assert (tmp_path / "report" / "severity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
