@@ -157,6 +157,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
         "hparams_seed": cfg.hparams_seed,
         "holdout": cfg.holdout,
         "task": data.task,
+        "n_classes": data.n_outputs if data.task == "classification" else None,
         "train_envs": list(data.train),
         "environments": {k: v.to_dict() for k, v in data.info.items()},
         "hparams": parts["hparams"],

@@ -2,6 +2,8 @@
 intervention (dose, drift, probe width) — all counterfactuals of one sampled batch (same specimen, same noise).
 
     .venv/bin/python experiments/microscopy_montage/make_figure.py [--seed 0] [--out experiments/microscopy_montage]
+
+The figure is drawn by ``causalphys.cli.montage.scanner_montage`` (also part of ``make demo``).
 """
 
 from __future__ import annotations
@@ -9,12 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import causalphys as cp  # noqa: E402
+from causalphys.cli.montage import scanner_montage
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,36 +21,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
-
-    scanners = cp.load_scanners()
-    scm = cp.microscopy.confounded_lab(scanners, [cp.microscopy.Lab("montage", (0, 1), 1.0)])
-    specimen = scm.do(lab=0.0, label=0.0, phase=0.0, lattice_constant=3.905, rotation=0.2).sample(
-        1, seed=args.seed, return_noise=True
-    )
-    base = {"scanner": 0.0}
-    rows = [
-        ("scanner", [(s.name, {"scanner": float(i)}) for i, s in enumerate(scanners)]),
-        ("dose (e⁻/Å²)", [(f"{d:.0e}", {**base, "dose": d}) for d in (1e2, 1e3, 1e4, 1e6)]),
-        ("drift (Å/s)", [(f"{v:g}", {**base, "drift_speed": v, "dwell_time": 20e-6}) for v in (0.0, 5.0, 15.0, 40.0)]),
-        ("probe σ (Å)", [(f"{p:g}", {**base, "probe_sigma": p}) for p in (0.3, 0.6, 1.0, 1.5)]),
-    ]
-    fig, axes = plt.subplots(len(rows), 4, figsize=(10, 2.6 * len(rows)))
-    for r, (label, settings) in enumerate(rows):
-        for c, (title, do) in enumerate(settings):
-            image = scm.counterfactual(specimen, do=do)["image"][0]
-            ax = axes[r, c]
-            ax.imshow(image.numpy(), cmap="gray")
-            ax.set_title(title, fontsize=9)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(label, fontsize=10)
-    fig.suptitle("One SrTiO3-like specimen, re-imaged (counterfactuals of the same units and noise)", fontsize=11)
-    fig.tight_layout()
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "montage.png"
-    fig.savefig(path, dpi=90)
-    print(f"wrote {path}")
+    print(f"wrote {scanner_montage(args.out / 'montage.png', args.seed)}")
 
 
 if __name__ == "__main__":
