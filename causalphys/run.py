@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.evaluation.harness import evaluate_run, net_factory
-from causalphys.evaluation.store import RunFolder, cached_data, config_hash
+from causalphys.evaluation.store import RESULTS, RunFolder, cached_data, config_hash
 from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_space, sample_search_space
 
 log = logging.getLogger("causalphys")
@@ -168,10 +168,13 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
     summary = {(r["env"], r["split"]): r["value"] for r in rows if r["metric"] in ("accuracy", "r2")}
     val = [v for (e, s), v in summary.items() if s == "val"]
     test = {e: v for (e, s), v in summary.items() if s == "test"}
+    done = len(list(Path(run_dir).parent.glob(f"*/{RESULTS}")))
     log.info(
-        "%s: done in %.0f s; val %.3f; test %s",
+        "%s: done in %.0f s (%d run(s) finished in %s); val %.3f; test %s",
         run_id,
         meta["seconds"],
+        done,
+        Path(run_dir).parent,
         sum(val) / max(len(val), 1),
         " ".join(f"{e}={v:.3f}" for e, v in test.items()),
     )

@@ -132,6 +132,7 @@ def _fake_sachs(tmp_path):
     "overrides, message",
     [
         (["benchmark.label_noise=1.5"], r"label_noise must lie in \[0, 0.5\]"),
+        (["benchmark.scanners.low_dose.ranges.dose=[-100,5000]"], r"scanner 'low_dose': dose must be > 0"),
         (["benchmark.labs.test.consistency=1.2"], "labs.test"),
         (["shift=dose", "shift.levels=[1000,-5]"], "levels of dose must be > 0"),
         (["shift=dose", "shift.node=dosage"], "node 'dosage', which is not in the SCM"),

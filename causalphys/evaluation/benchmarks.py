@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from causalphys.cli.configs import DEFAULT_SCANNERS, load_scanners
 from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
 from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
 from causalphys.data.tensors import environment_tensors, standardize_images
@@ -37,6 +36,8 @@ class ScannerShiftBenchmark(Benchmark):
     """Phase (or defect) classification from ADF images of the confounded-lab SCM
     (:func:`~causalphys.microscopy.lab.confounded_lab`).
 
+    ``scanners``: the scanner presets (``{name: ScannerPreset}`` or a list; Hydra composes them from
+    ``conf/scanner/``, tests pass ``cp.load_scanners()``); the ``scanner`` node's value is a preset's position.
     ``labs``: ``{name: {scanners: [preset for label 0, preset for label 1], consistency, mains_frequency, role}}``
     with role ``train`` or ``test``; every lab is the environment ``do(lab := i)``. ``shifts``: more test
     environments (:mod:`~causalphys.evaluation.shifts`). ``oracle=True`` cuts the ``label -> scanner`` edge in the
@@ -52,7 +53,7 @@ class ScannerShiftBenchmark(Benchmark):
     def __init__(
         self,
         labs: Mapping[str, Mapping],
-        scanners: Sequence[str] = DEFAULT_SCANNERS,
+        scanners: Mapping[str, ScannerPreset] | Sequence[ScannerPreset],
         shifts: Mapping[str, DistributionShift] | Sequence[DistributionShift] = (),
         oracle: bool = False,
         task: str = "phase",
@@ -66,7 +67,14 @@ class ScannerShiftBenchmark(Benchmark):
         name: str = "scanner_shift",
     ):
         self.labs = {str(k): dict(v) for k, v in labs.items()}
-        self.scanners = tuple(scanners)
+        presets = list(scanners.values()) if isinstance(scanners, Mapping) else list(scanners)
+        bad = [type(p).__name__ for p in presets if not isinstance(p, ScannerPreset)]
+        if bad or not presets:
+            raise ParameterError(f"benchmark.scanners must be scanner presets, got {bad or 'none'}")
+        self.presets = tuple(presets)
+        self.scanners = tuple(p.name for p in presets)
+        if len(set(self.scanners)) != len(self.scanners):
+            raise ParameterError(f"benchmark.scanners has duplicate names: {list(self.scanners)}")
         self.shifts = tuple(shifts.values()) if isinstance(shifts, Mapping) else tuple(shifts)
         self.oracle = bool(oracle)
         self.lab_task = task
@@ -115,7 +123,7 @@ class ScannerShiftBenchmark(Benchmark):
         self._build()  # consistencies, frequencies and every shift are checked here (errors name the key)
 
     def _build(self) -> None:
-        presets = load_scanners(self.scanners)
+        presets = list(self.presets)
         self._presets = {p.name: p for p in presets}
         self._extra: list[ScannerPreset] = []
         self._names = list(self.labs)

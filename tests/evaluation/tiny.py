@@ -1,5 +1,6 @@
 """A tiny scanner-shift benchmark shared by the evaluation tests (32x32 images, a few dozen per environment)."""
 
+from causalphys.cli.configs import load_scanners
 from causalphys.evaluation.benchmarks import ScannerShiftBenchmark
 from causalphys.evaluation.shifts import Severity
 
@@ -14,7 +15,7 @@ TOWARD = {"corrected_200kv": "uncorrected_200kv", "low_dose": "drifty_older"}
 
 def tiny_benchmark(shifts=(), **kwargs) -> ScannerShiftBenchmark:
     settings = dict(n_train=48, n_val=16, n_test=40, n_counterfactual=12, chunk=32, image_size=32)
-    return ScannerShiftBenchmark(LABS, shifts=shifts, **(settings | kwargs))
+    return ScannerShiftBenchmark(LABS, load_scanners(), shifts=shifts, **(settings | kwargs))
 
 
 def severity(levels=(0.0, 1.0)) -> Severity:
