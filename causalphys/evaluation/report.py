@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from causalphys.errors import CausalPhysError
-from causalphys.evaluation.selection import ALL, Rule, agreement, choose, higher_is_better, selected_rows
+from causalphys.evaluation.selection import ALL, Rule, agreement, candidates, choose, higher_is_better, selected_rows
 from causalphys.evaluation.sweep import Sweep, load_sweep
 
 DEFAULT_RULE = "training-domain validation"
@@ -281,7 +281,16 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
             name = "severity.png" if len(benchmarks) == 1 else f"severity_{benchmark}.png"
             written[name.removesuffix(".png")] = plot_severity(selected, out / name, m, benchmark)
             lines += [f"### Severity ({m} against shift level; plot: {name})", "", _severity_markdown(severity, m), ""]
-    lines += ["", "## Agreement between selection rules", "", *(_agreement_lines(selected, rules) or ["- (one rule)"])]
+    lines += ["", "## Agreement between selection rules", ""]
+    per_group = candidates(sweep).groupby("group").size()
+    if len(per_group) and per_group.max() == 1:
+        lines.append(
+            "- every group has a single candidate run (no hyper-parameter search: add hparams_seed=0,1,...), so "
+            "every rule picks the same run and the agreement below says nothing"
+        )
+    else:
+        lines.append(f"- candidate runs per group: {per_group.min()}-{per_group.max()}")
+    lines += _agreement_lines(selected, rules) or ["- (one rule)"]
     lines += ["", "## Selection notes", "", *([f"- {n}" for n in notes] or ["- none"])]
     lines += ["", "## Unfinished runs", "", *([f"- {u}" for u in sweep.unfinished] or ["- none"]), ""]
     text = "\n".join(lines)
