@@ -4,7 +4,7 @@ Examples (from the repository root)::
 
     causalphys benchmark=scanner_shift trainer=irm seed=0
     causalphys -m trainer=erm,irm,vrex,oracle seed=0,1,2 shift=severity
-    causalphys +experiment=demo -m
+    causalphys -m +experiment=demo
     causalphys report results/default
 
 Every run writes its folder ``<results_dir>/<overrides>/`` (``run.json`` with the resolved config and its hash,

@@ -2,7 +2,6 @@
 
 from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
 from causalphys.data.colored_mnist import colored_mnist_environments, colored_mnist_scm, load_mnist
-from causalphys.data.tabular import TabularBenchmark
 from causalphys.data.tensors import environment_tensors, standardize_images
 
 __all__ = [
@@ -16,3 +15,11 @@ __all__ = [
     "load_mnist",
     "standardize_images",
 ]
+
+
+def __getattr__(name: str):
+    if name == "TabularBenchmark":  # imported on first use: it needs pandas, which most runs do not
+        from causalphys.data.tabular import TabularBenchmark
+
+        return TabularBenchmark
+    raise AttributeError(f"module 'causalphys.data' has no attribute {name!r}")

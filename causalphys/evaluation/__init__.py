@@ -12,27 +12,37 @@
   — run folders written atomically, a sweep read back, markdown tables and plots.
 """
 
-from causalphys.evaluation import metrics
-from causalphys.evaluation.benchmarks import ColoredMNISTBenchmark, ScannerShiftBenchmark
-from causalphys.evaluation.harness import evaluate_run, net_factory
-from causalphys.evaluation.report import write_report
-from causalphys.evaluation.selection import agreement, select
-from causalphys.evaluation.shifts import DistributionShift, HeldOutScanners, NodeValues, Routing, Severity
-from causalphys.evaluation.sweep import load_sweep
+from importlib import import_module
 
-__all__ = [
-    "ColoredMNISTBenchmark",
-    "DistributionShift",
-    "HeldOutScanners",
-    "NodeValues",
-    "Routing",
-    "ScannerShiftBenchmark",
-    "Severity",
-    "agreement",
-    "evaluate_run",
-    "load_sweep",
-    "metrics",
-    "net_factory",
-    "select",
-    "write_report",
-]
+# Imported on first use (PEP 562): the report and selection modules need pandas, which training runs do not.
+_LAZY = {
+    "metrics": "causalphys.evaluation.metrics",
+    "ColoredMNISTBenchmark": "causalphys.evaluation.benchmarks",
+    "ScannerShiftBenchmark": "causalphys.evaluation.benchmarks",
+    "evaluate_run": "causalphys.evaluation.harness",
+    "net_factory": "causalphys.evaluation.harness",
+    "write_report": "causalphys.evaluation.report",
+    "agreement": "causalphys.evaluation.selection",
+    "select": "causalphys.evaluation.selection",
+    "DistributionShift": "causalphys.evaluation.shifts",
+    "HeldOutScanners": "causalphys.evaluation.shifts",
+    "NodeValues": "causalphys.evaluation.shifts",
+    "Routing": "causalphys.evaluation.shifts",
+    "Severity": "causalphys.evaluation.shifts",
+    "load_sweep": "causalphys.evaluation.sweep",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'causalphys.evaluation' has no attribute {name!r}")
+    module = import_module(_LAZY[name])
+    value = module if name == "metrics" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])

@@ -8,7 +8,6 @@ has the metric it computes it; expected calibration error, which it lacks, is wr
 from __future__ import annotations
 
 import torch
-from sklearn import metrics as skm
 
 from causalphys.errors import ParameterError
 
@@ -39,6 +38,8 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 def nll(logits: torch.Tensor, y: torch.Tensor) -> float:
     """Mean negative log-likelihood ``-mean_i log p(y_i | x_i)`` in nats (scikit-learn's ``log_loss``)."""
     _check(logits, y)
+    from sklearn import metrics as skm  # imported on use: scikit-learn is heavy, most runs never need it here
+
     p = probabilities(logits).cpu().numpy()
     return float(skm.log_loss(y.cpu().numpy(), p, labels=list(range(p.shape[1]))))
 
@@ -68,12 +69,16 @@ def flip_rate(*views: torch.Tensor) -> float:
 def rmse(prediction: torch.Tensor, y: torch.Tensor) -> float:
     """Root mean squared error over all units and target dimensions."""
     _check(prediction, y)
+    from sklearn import metrics as skm
+
     return float(skm.root_mean_squared_error(_flat(y), _flat(prediction.reshape(y.shape))))
 
 
 def r2(prediction: torch.Tensor, y: torch.Tensor) -> float:
     """Coefficient of determination ``1 - SS_res / SS_tot`` (averaged uniformly over target dimensions)."""
     _check(prediction, y)
+    from sklearn import metrics as skm
+
     return float(skm.r2_score(_flat(y), _flat(prediction.reshape(y.shape))))
 
 

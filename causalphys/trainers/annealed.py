@@ -7,7 +7,7 @@ import abc
 import torch
 
 from causalphys.trainers import params as check
-from causalphys.trainers.base import Batch, Trainer
+from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
 from causalphys.trainers.schedule import annealed_weight
 
 
@@ -73,8 +73,11 @@ class AnnealedPenaltyTrainer(Trainer):
 
     def update(self, batches: list[Batch]) -> dict[str, float]:
         sizes = [len(x) for x, _ in batches]
-        all_outputs, all_features = self.forward(torch.cat([x for x, _ in batches]))
-        outputs, features = list(all_outputs.split(sizes)), list(all_features.split(sizes))
+        if sum(sizes) <= FUSE_ROWS:  # one pass over the pooled minibatch: fastest for small batches
+            all_outputs, all_features = self.forward(torch.cat([x for x, _ in batches]))
+            outputs, features = list(all_outputs.split(sizes)), list(all_features.split(sizes))
+        else:  # large (e.g. full) batches: one pass per environment, no pooled copy of the inputs kept for backward
+            outputs, features = (list(t) for t in zip(*(self.forward(x) for x, _ in batches)))
         risks = torch.stack([self.task_loss(out, y) for out, (_, y) in zip(outputs, batches)])
         penalty = self.penalty(outputs, batches, risks, features)
         weight = annealed_weight(self.step_, self.penalty_weight, self.penalty_anneal_steps)

@@ -28,6 +28,9 @@ from causalphys.trainers.validation import check_envs, check_net, check_targets,
 __all__ = ["DataError", "Trainer"]
 
 CHECKPOINT_FORMAT = 1
+FUSE_ROWS = 4096
+"""Minibatches of at most this many rows in all are pooled into one forward pass; larger ones (full-batch training)
+go through the net one environment at a time, so that no pooled copy of the inputs is kept for the backward pass."""
 # Settings that may change between an interrupted fit and its resumption; any other difference is an error.
 RESUMABLE_CHANGES = frozenset({"steps", "progress", "checkpoint_every", "checkpoint_dir", "device", "reset_net"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from causalphys.trainers.base import Batch, Trainer
+from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
 
 
 class ERM(Trainer):
@@ -17,8 +17,13 @@ class ERM(Trainer):
     """
 
     def update(self, batches: list[Batch]) -> dict[str, float]:
-        x = torch.cat([x for x, _ in batches])
-        y = torch.cat([y for _, y in batches])
-        loss = self.regularized(self.task_loss(self.net_(x), y))
+        if sum(len(x) for x, _ in batches) <= FUSE_ROWS:
+            x = torch.cat([x for x, _ in batches])
+            y = torch.cat([y for _, y in batches])
+            risk = self.task_loss(self.net_(x), y)
+        else:  # large (e.g. full) batches: per environment, without a pooled copy of the inputs
+            total = sum(self.task_loss(self.net_(x), y, reduction="none").sum() for x, y in batches)
+            risk = total / sum(len(x) for x, _ in batches)
+        loss = self.regularized(risk)
         self.optimizer_step(loss)
         return {"loss": loss.item()}

@@ -17,6 +17,8 @@ from causalphys.trainers.errors import DataError, DataTypeError, NetError
 
 def _nonfinite(t: torch.Tensor) -> str | None:
     """What is not finite in a floating tensor (``"3 NaN value(s)"``, ``"1 infinite value(s)"``), or ``None``."""
+    if bool(torch.isfinite(t).all()):  # one pass and a boolean temporary in the usual case
+        return None
     nan = int(torch.isnan(t).sum())
     if nan:
         return f"{nan} NaN value(s)"
