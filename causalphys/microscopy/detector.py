@@ -98,6 +98,12 @@ def poisson_icdf(rate: torch.Tensor, u: torch.Tensor, exact_below: float = 10.0)
     """
     exact_below = _check_exact_below(exact_below)
     rate, u = torch.as_tensor(rate), torch.as_tensor(u)
+    _check_poisson_inputs(rate, u)
+    return _poisson_counts(rate, u, exact_below)
+
+
+def _check_poisson_inputs(rate: torch.Tensor, u: torch.Tensor) -> None:
+    """Raise :class:`ParameterError` for a negative, NaN or infinite rate and for ``u`` outside [0, 1]."""
     if not u.is_floating_point():
         raise ParameterError(f"u must be a floating-point tensor of uniforms in [0, 1], got dtype {u.dtype}")
     dtype = rate.dtype if rate.is_floating_point() else u.dtype
@@ -113,55 +119,148 @@ def poisson_icdf(rate: torch.Tensor, u: torch.Tensor, exact_below: float = 10.0)
         bad_u = ~((u >= 0) & (u <= 1))
         raise ParameterError(f"u must hold uniforms in [0, 1]; out of range (or NaN) at {_first_bad(bad_u)}")
 
+
+def _poisson_inputs_ok(rate: torch.Tensor, u: torch.Tensor) -> bool:
+    """Whether :func:`_check_poisson_inputs` would pass (rates finite and >= 0, ``u`` floating point in [0, 1])."""
+    if not u.is_floating_point():
+        return False
+    low_rate, high_rate = (float(x) for x in torch.aminmax(rate))
+    low_u, high_u = (float(x) for x in torch.aminmax(u))
+    return 0.0 <= low_rate and high_rate < math.inf and 0.0 <= low_u and high_u <= 1.0  # False for NaN
+
+
+def _poisson_counts(rate: torch.Tensor, u: torch.Tensor, exact_below: float) -> torch.Tensor:
+    """:func:`poisson_icdf` on inputs already checked. Every element's count depends on its own rate and ``u``
+    only, so a batch may be split into parts (by units) that are computed apart."""
+    dtype = rate.dtype if rate.is_floating_point() else u.dtype
     lam, v = torch.broadcast_tensors(rate.to(dtype), u.to(dtype))
     shape = lam.shape
     lam, v = lam.reshape(-1), v.reshape(-1)
+    low_rate, high_rate = (float(x) for x in torch.aminmax(lam)) if lam.numel() else (0.0, 0.0)
     if high_rate < exact_below:  # every element on the exact branch (float64 inside)
-        out = _exact_quantile(lam.double(), v.double()).to(dtype)
+        out = _exact_quantile(lam, v, dtype)
     elif low_rate >= exact_below:  # every element on the approximation, in the working dtype
         out = _cornish_fisher_quantile(lam, v)
     else:
-        low = lam < exact_below
-        out = _cornish_fisher_quantile(lam, v)
-        idx = low.nonzero().squeeze(1)
-        out[idx] = _exact_quantile(lam[idx].double(), v[idx].double()).to(dtype)
+        units = shape[0] if len(shape) > 1 else lam.numel()  # batch-first: split the rates unit by unit
+        out = _both_branches(lam, v, lam < exact_below, units, dtype)
     if exact_below <= 0:  # rate 0 went to the approximation
         out.masked_fill_(lam == 0, 0.0)
     return out.reshape(shape)
 
 
-def _exact_quantile(lam: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``min{k : F(k; λ) ≥ v}`` by sequential search in float64; 1-D inputs of equal length.
+def _both_branches(lam: torch.Tensor, v: torch.Tensor, low: torch.Tensor, units: int, dtype) -> torch.Tensor:
+    """Counts when some rates take the exact search (``low``) and some the approximation; 1-D inputs of
+    ``units · m`` elements, ``units`` consecutive rows of ``m`` (the pixels of one unit). A unit whose rates are
+    mostly low (at least a quarter, e.g. an image of a low-dose scanner) goes whole to the exact search, with its
+    high rates set to 0 (``F(0) = 1`` ends their search at once) and approximated apart; any other unit goes whole
+    to the approximation, its few low rates searched apart. Moving whole rows is much cheaper than gathering
+    scattered elements, and each element gets exactly what it would get alone."""
+    out = torch.empty_like(lam)
+    lam2, v2, low2, out2 = (x.view(units, -1) for x in (lam, v, low, out))
+    mostly_low = 4 * low2.view(torch.uint8).sum(1, dtype=torch.int32) >= low2.shape[1]  # (a bool sum is slow)
+    for rows, exact_first in (
+        (mostly_low.nonzero().squeeze(1), True),
+        (mostly_low.logical_not_().nonzero().squeeze(1), False),
+    ):
+        if rows.numel() == 0:
+            continue
+        if rows.numel() == units:  # every unit: no copy
+            lam_r, v_r, low_r = lam, v, low.clone()
+        else:
+            lam_r, v_r, low_r = (x.index_select(0, rows).view(-1) for x in (lam2, v2, low2))
+        if exact_first:
+            counts = _exact_quantile(torch.where(low_r, lam_r, 0.0), v_r, dtype)
+            apart = low_r.logical_not_().nonzero().squeeze(1)
+            counts[apart] = _cornish_fisher_quantile(lam_r[apart], v_r[apart])
+        else:
+            counts = _cornish_fisher_quantile(lam_r, v_r)
+            apart = low_r.nonzero().squeeze(1)
+            counts[apart] = _exact_quantile(lam_r[apart], v_r[apart], dtype)
+        if rows.numel() == units:
+            return counts
+        out2.index_copy_(0, rows, counts.view(rows.numel(), -1))
+    return out
 
-    The count of an element is the number of ``k`` with ``F(k) < v`` (``F`` increases), accumulated while it
-    searches. Finished elements are dropped from the working set once they make up half of it. The recursion
-    ``p_k = p_{k-1} · λ / k`` is kept as ``p_k = q_k · s_k`` with ``q_k = q_{k-1} · λ`` and the scalar
-    ``s_k = s_{k-1} / k`` (folded into ``q`` before it gets small), which saves a pass per step. ``v`` is capped
-    at ``1 − 2⁻⁴⁰``, which the float64 sum reaches (its rounding error is below 1e-13 for λ ≤ 700), so every
-    search ends; ``k_max`` (far in the tail) is only a guard.
+
+_BLOCK = 1 << 14  # elements searched together: the working arrays of a block stay in the CPU cache
+_KEEP = 0.1  # a pass of the search ends once at most this fraction of the first block still searches
+_SMALL = 4096  # working sets this small are searched to the end in one pass
+_CHUNK = 64  # units of a detector batch computed together (their arrays stay in the CPU cache)
+_CF_BLOCK = 1 << 16  # elements of the approximation computed together (in cache)
+
+
+def _exact_quantile(lam: torch.Tensor, v: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``min{k : F(k; λ) ≥ v}`` by sequential search in float64; 1-D inputs of equal length (any floating dtype,
+    searched in float64), the counts out in ``dtype``.
+
+    The recursion ``p_k = p_{k-1} · λ / k`` is kept as ``p_k = q_k · s_k`` with ``q_k = q_{k-1} · λ`` (``q_0 =
+    e^{-λ}``) and the scalar ``s_k = s_{k-1} / k`` (folded into ``q`` before it gets small), and ``F(k) = F(k-1) +
+    s_k · q_k`` is accumulated in that order, one rounding per operation: every element sees the same float64
+    ``F(k)`` wherever it sits and however the work is split. The count of an element is the number of ``k`` with
+    ``F(k) < v`` (``F`` is nondecreasing, also in floating point). ``v`` is capped at ``1 − 2⁻⁴⁰``, which the float64
+    sum reaches (its rounding error is below 1e-13 for λ ≤ 700), so every search ends; ``k_max`` (far in the tail)
+    is only a guard.
+
+    The search runs in passes over the working set, block by block (:data:`_BLOCK` elements, so that the few
+    arrays of a block stay in cache through the steps of the pass). The first block of a pass runs until at most
+    :data:`_KEEP` of it still searches; the other blocks run as many steps. The elements still searching then make
+    up the next, much smaller working set (with their ``q``, ``F`` and position) and the next pass resumes at the
+    same ``k``. Per element the cost is about ``λ + 2`` steps of four element-wise operations.
     """
-    v = v.clamp(max=_U_CAP)
-    q = torch.exp(-lam)
-    cdf = q.clone()
-    count = torch.zeros_like(lam)
-    below = torch.empty_like(lam)  # 1. where F(k) < v, else 0.
-    out, pos = None, None  # results of dropped elements; where the working elements sit in out
-    lam_max = float(lam.max()) if lam.numel() else 0.0
+    n = lam.numel()
+    out = torch.empty(n, device=lam.device, dtype=dtype)
+    if n == 0:
+        return out
+    lam_max = float(lam.max())
     k, scale, k_max = 0, 1.0, int(lam_max + 40.0 * math.sqrt(lam_max) + 100)
-    while k < k_max:
-        torch.lt(cdf, v, out=below)
-        searching = int(below.sum())
-        if searching == 0:
-            break
-        if searching <= below.numel() // 2:
-            idx = below.nonzero().squeeze(1)
-            if out is None:
-                out, pos = count, idx
+    q = cdf = pos = None  # pos: where the working set sits in out (None: everywhere, in order)
+    # one workspace of block-sized float64 arrays, reused by every block: fresh arrays of this size would cost a
+    # page fault per page each time
+    work = torch.empty((6, min(n, _BLOCK)), device=lam.device, dtype=torch.float64)
+    while True:
+        m, steps, rest = lam.numel(), None, []
+        for start in range(0, m, _BLOCK):
+            part = slice(start, start + _BLOCK)
+            size = min(m, start + _BLOCK) - start
+            lam_w, v_w, q_w, cdf_w, count, below = work[:, :size]
+            if q is None:  # the first pass: start the search (in float64) block by block
+                lam_b, v_b, q_b, cdf_b = lam_w.copy_(lam[part]), v_w.copy_(v[part]).clamp_(max=_U_CAP), q_w, cdf_w
+                torch.exp(torch.neg(lam_b, out=q_b), out=q_b)
+                cdf_b.copy_(q_b)
             else:
-                out.index_copy_(0, pos, count)
-                pos = pos.index_select(0, idx)
-            lam, v, q, cdf, count = (t.index_select(0, idx) for t in (lam, v, q, cdf, count))
-            below = torch.ones_like(lam)
+                lam_b, v_b, q_b, cdf_b = lam[part], v[part], q[part], cdf[part]
+            keep = 0 if m <= _SMALL else int(_KEEP * size)
+            k_b, scale_b, done = _search(lam_b, v_b, q_b, cdf_b, count, below, k, scale, k_max, steps, keep)
+            if steps is None:
+                steps, k_next, scale_next = done, k_b, scale_b
+            count.add_(k)  # the elements of this pass had F(j) < v for every j < k
+            if pos is None:
+                out[part] = count
+            else:
+                out.index_copy_(0, pos[part], count.to(dtype))
+            if k_next < k_max:
+                idx = torch.lt(cdf_b, v_b).nonzero().squeeze(1)  # those still searching
+                if idx.numel():
+                    rest.append((idx + start, lam_b[idx], v_b[idx], q_b[idx], cdf_b[idx]))
+        if not rest:
+            return out
+        k, scale = k_next, scale_next
+        idx, lam, v, q, cdf = (torch.cat(t) for t in zip(*rest))
+        pos = idx if pos is None else pos[idx]
+
+
+def _search(lam, v, q, cdf, count, below, k, scale, k_max, steps, keep):
+    """Advance the search of one block in place from step ``k`` (``q``, ``cdf`` hold ``q_k``, ``F(k)``): ``steps``
+    steps, or with ``steps=None`` until at most ``keep`` elements still search; never past ``k_max``. ``count``
+    receives the number of steps at which each element still searched; ``below`` is scratch space. Returns the
+    new ``k`` and ``s_k`` and the number of steps taken."""
+    count.zero_()
+    done = 0
+    while k < k_max and done != steps:
+        torch.lt(cdf, v, out=below)  # 1. where F(k) < v, else 0.
+        if steps is None and float(below.sum()) <= keep:
+            break
         count.add_(below)
         k += 1
         q.mul_(lam)
@@ -170,20 +269,26 @@ def _exact_quantile(lam: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             q.mul_(scale)
             scale = 1.0
         cdf.add_(q, alpha=scale)
-    if out is None:
-        return count
-    return out.index_copy_(0, pos, count)
+        done += 1
+    return k, scale, done
 
 
 def _cornish_fisher_quantile(lam: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``max(0, ⌊λ + √λ z + (z² − 1)/6 + 1/2⌋)`` with ``z = max(Φ⁻¹(v), −3√λ)``, in the dtype of ``lam``
-    (float32 holds every count below 2²⁴ exactly; ``v`` is capped below 1 in that dtype)."""
-    s = lam.sqrt()
+    (float32 holds every count below 2²⁴ exactly; ``v`` is capped below 1 in that dtype); 1-D inputs of equal
+    length, computed in blocks of :data:`_CF_BLOCK` elements so that the passes over a block run in cache."""
     cap = _U_MAX if lam.dtype == torch.float64 else 1.0 - torch.finfo(lam.dtype).eps
-    z = torch.maximum(torch.special.ndtri(v.clamp(max=cap)), s * -3.0)
-    q = z * z
-    q.sub_(1.0).div_(6.0).add_(lam).add_(0.5).addcmul_(s, z)
-    return q.floor_().clamp_min_(0.0)
+    out = torch.empty_like(lam)
+    for start in range(0, lam.numel(), _CF_BLOCK):
+        part = slice(start, start + _CF_BLOCK)
+        lam_b = lam[part]
+        s = lam_b.sqrt()
+        z = torch.special.ndtri(v[part].clamp(max=cap))
+        torch.maximum(z, s.mul(-3.0), out=z)
+        q = z * z
+        q.sub_(1.0).div_(6.0).add_(lam_b).add_(0.5).addcmul_(s, z)
+        torch.clamp_min(q.floor_(), 0.0, out=out[part])
+    return out
 
 
 class DetectorNoise(Noise):
@@ -306,17 +411,24 @@ class Detector(Mechanism):
     def evaluate(self, parents, u, *, n, device, dtype):
         p = self._inputs(parents, n, dtype)
         self._check(p)
-        rate = p["dose"] * p["pixel_area"] * p["clean"]
         if u is None:  # the noise intervened away: the expected signal
-            signal = p["gain"] * rate + p["offset"]
-        else:
-            expected = (n, 2, *self.shape)
-            if tuple(u.shape) != expected:
-                raise ParameterError(f"detector noise must have shape {expected}, got {tuple(u.shape)}")
-            signal = poisson_icdf(rate, u[:, 0], self.exact_below).mul_(p["gain"]).add_(p["offset"])
-            if bool((p["read_noise"] != 0).any()):
-                signal.addcmul_(p["read_noise"], u[:, 1].to(dtype))
-        return torch.minimum(signal.clamp_min_(0.0), p["saturation"])
+            rate = p["dose"] * p["pixel_area"] * p["clean"]
+            return torch.minimum((p["gain"] * rate + p["offset"]).clamp_min_(0.0), p["saturation"])
+        expected = (n, 2, *self.shape)
+        if tuple(u.shape) != expected:
+            raise ParameterError(f"detector noise must have shape {expected}, got {tuple(u.shape)}")
+        shot, read = u[:, 0], bool((p["read_noise"] != 0).any())
+        image = torch.empty((n, *self.shape), device=p["clean"].device, dtype=dtype)
+        for start in range(0, n, _CHUNK):  # units are independent; a chunk's arrays stay in cache
+            c = slice(start, start + _CHUNK)
+            rate = p["dose"][c] * p["pixel_area"][c] * p["clean"][c]
+            if not _poisson_inputs_ok(rate, shot[c]):  # name the first bad element of the whole batch
+                _check_poisson_inputs(p["dose"] * p["pixel_area"] * p["clean"], shot)
+            signal = _poisson_counts(rate, shot[c], self.exact_below).mul_(p["gain"][c]).add_(p["offset"][c])
+            if read:
+                signal.addcmul_(p["read_noise"][c], u[c, 1].to(dtype))
+            torch.minimum(signal.clamp_min_(0.0), p["saturation"][c], out=image[c])
+        return image
 
     def __repr__(self):
         renamed = {role: name for role, name in self.parents.items() if role != name}

@@ -54,6 +54,7 @@ ROLES = SAMPLE_ROLES + INSTRUMENT_ROLES
 _POSITIVE = ("lattice_constant", "probe_sigma", "probe_tail_width", "z_exponent", "pixel_size", "dwell_time")
 _NONNEGATIVE = ("flyback_time", "line_jitter", "mains_amplitude", "mains_frequency", "drift_speed", "background")
 _FRACTIONS = ("probe_tail_fraction", "vacancy_fraction")
+_CHUNK = 64  # units rendered together: deposit, FFTs and background of a chunk run in the CPU cache
 
 
 class ImageFormation(Mechanism):
@@ -205,12 +206,17 @@ class ImageFormation(Mechanism):
             blocks["vacancy"].view(n, -1, self.n_sites).gather(1, index.unsqueeze(-1).expand(-1, -1, self.n_sites))
         )
         keep = vacancy_u >= p["vacancy_fraction"].view(-1, 1, 1)
-        deposited = deposit(q, weights.unsqueeze(1), keep, (hp, wp))
         rows, cols = slice(self.pad, self.pad + height), slice(self.pad, self.pad + width)
-        image = blur_and_scan(
-            deposited, b, shift_px, p["probe_sigma"], p["probe_tail_fraction"], p["probe_tail_width"], rows, cols
-        )
-        return image + self._background(blocks["background"], p["background"], b, height, width)
+        weights = weights.unsqueeze(1)
+        probe = p["probe_sigma"], p["probe_tail_fraction"], p["probe_tail_width"]
+        image = torch.empty((n, height, width), device=device, dtype=dtype)
+        for start in range(0, n, _CHUNK):  # units are independent; a chunk's arrays stay in cache
+            c = slice(start, start + _CHUNK)
+            deposited = deposit(q[c], weights[c], keep[c], (hp, wp))
+            blurred = blur_and_scan(deposited, b[c], shift_px[c], *(x[c] for x in probe), rows, cols)
+            background = self._background(blocks["background"][c], p["background"][c], b[c], height, width)
+            torch.add(blurred, background, out=image[c])
+        return image
 
     def _background(self, u: torch.Tensor, level: torch.Tensor, b: torch.Tensor, height: int, width: int):
         """``level · (1 + (1/2M) Σ_m a_m cos(2π k_m · r + φ_m))``: a smooth thickness/contamination signal in sample

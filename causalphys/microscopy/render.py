@@ -92,9 +92,10 @@ def deposit(q: torch.Tensor, weights: torch.Tensor, keep: torch.Tensor, shape: t
     fx, fy = x - x0, y - y0
     base = batch * (height * width) + y0.long() * width + x0.long()
     out = torch.zeros(n * height * width, device=q.device, dtype=q.dtype)
-    index = torch.cat([base, base + 1, base + width, base + width + 1])
-    values = torch.cat([w * (1 - fx) * (1 - fy), w * fx * (1 - fy), w * (1 - fx) * fy, w * fx * fy])
-    out.index_add_(0, index, values)
+    gx, gy = 1 - fx, 1 - fy
+    # the four corners one after the other: the same sums, in the same order, as one index_add_ over all of them
+    for offset, value in ((0, w * gx * gy), (1, w * fx * gy), (width, w * gx * fy), (width + 1, w * fx * fy)):
+        out.index_add_(0, base + offset if offset else base, value)
     return out.view(n, height, width)
 
 
@@ -123,12 +124,18 @@ def blur_and_scan(
     position; returns the ``rows`` x ``cols`` window.
 
     ``deposited`` ``(n, Hp, Wp)``; ``b`` ``(n, 2, 2)`` Å per pixel; ``line_shift`` ``(n, Hp, 2)`` in pixels.
-    The fast-axis displacement of a line is exact (a phase ramp before the inverse transform along the line); the
-    slow-axis displacement (mains pick-up only, a fraction of a pixel) interpolates linearly between the two
-    nearest lines.
+    With ``D̂ = rfft2(deposited)`` over pixel frequencies ``k = (f_x, f_y)`` and ``Q = B⁻¹ B⁻ᵀ`` (so that
+    ``|B⁻ᵀ k|² = kᵀ Q k`` in cycles²/Å²), line ``i`` of the image is
+
+        g_i = irfft_x( e^{2πi f_x dx_i} · [(1 − t_i) · L_{⌊y_i⌋} + t_i · L_{⌊y_i⌋+1}] ),
+        L = ifft_y( D̂ · P̂(kᵀ Q k) / |det B| ),   y_i = i + dy_i,   t_i = y_i − ⌊y_i⌋,
+
+    ``d_i = (dx_i, dy_i)`` the line's displacement. The fast-axis displacement of a line is exact (the phase ramp
+    before the inverse transform along the line); the slow-axis displacement (mains pick-up only, a fraction of a
+    pixel) interpolates linearly between the two nearest lines. Units are independent: a caller can run the batch
+    in chunks (``ImageFormation`` does, so that every pass over a chunk's spectra runs in cache).
     """
     n, hp, wp = deposited.shape
-    spectrum = torch.fft.rfft2(deposited)  # (n, Hp, Wp//2 + 1)
     fy = torch.fft.fftfreq(hp, device=b.device, dtype=b.dtype)
     fx = torch.fft.rfftfreq(wp, device=b.device, dtype=b.dtype)
     b_inv = inv2(b)
@@ -138,18 +145,19 @@ def blur_and_scan(
     fxy = (fy.view(-1, 1) * fx.view(1, -1)).unsqueeze(0)
     k2 = quad[:, 0, 0].view(-1, 1, 1) * fx2 + quad[:, 1, 1].view(-1, 1, 1) * fy2
     k2 = k2.addcmul_(fxy, 2 * quad[:, 0, 1].view(-1, 1, 1))
-    transfer = probe_transfer(k2, sigma, tail_fraction, tail_width)
-    transfer = transfer / det2(b).abs().view(-1, 1, 1)
-    half = torch.fft.ifft(spectrum * transfer, dim=1)  # lines at integer positions, still a half-spectrum along x
-    # each kept line i is read at i + dy_i: linear interpolation between lines floor and floor + 1
+    transfer = probe_transfer(k2, sigma, tail_fraction, tail_width).div_(det2(b).abs().view(-1, 1, 1))
+    spectrum = torch.fft.rfft2(deposited)  # (n, Hp, F), F = Wp//2 + 1
+    torch.view_as_real(spectrum).mul_(transfer.unsqueeze(-1))  # a real factor on both parts
+    half = torch.fft.ifft(spectrum, dim=1)  # lines at integer positions, still a half-spectrum along x
+    # each kept line i is read at i + dy_i: linear interpolation between lines floor and floor + 1, which are
+    # whole rows of the flattened (n · Hp, F) lines (real and imaginary parts interpolate alike)
     shift = line_shift[:, rows]  # (n, H, 2)
     position = torch.arange(hp, device=b.device, dtype=b.dtype)[rows].view(1, -1) + shift[..., 1]
     below = position.floor().clamp(0, hp - 2)
-    frac = (position - below).clamp(0, 1).unsqueeze(-1)
-    index = below.long().unsqueeze(-1).expand(-1, -1, fx.numel())
-    lines = half.gather(1, index) * (1 - frac) + half.gather(1, index + 1) * frac
-    ramp = torch.polar(
-        torch.ones_like(frac).expand(-1, -1, fx.numel()), 2 * math.pi * shift[..., 0:1] * fx.view(1, 1, -1)
-    )
-    image = torch.fft.irfft(lines * ramp, n=wp, dim=-1)
-    return image[..., cols]
+    frac = (position - below).clamp(0, 1).view(-1, 1, 1)
+    first = (below.long() + hp * torch.arange(n, device=b.device).view(-1, 1)).view(-1)  # (n · H,)
+    flat = torch.view_as_real(half).reshape(n * hp, fx.numel(), 2)
+    lines = flat.index_select(0, first).mul_(1 - frac).add_(flat.index_select(0, first + 1).mul_(frac))
+    lines = torch.view_as_complex(lines).view(n, -1, fx.numel())
+    ramp = torch.polar(torch.ones_like(frac).view(n, -1, 1).expand_as(lines), 2 * math.pi * shift[..., 0:1] * fx)
+    return torch.fft.irfft(lines.mul_(ramp), n=wp, dim=-1)[..., cols]

@@ -348,3 +348,73 @@ def test_detector_noise_draws_uniforms_then_normals():
     assert torch.equal(u, again)
     assert repr(noise) == "DetectorNoise(shape=(32, 32))" and noise == DetectorNoise((32, 32))
     assert not Detector(SHAPE).invertible
+
+
+# -- the search's blocks and passes, and the detector's chunks, change no count ---------------------------------------
+def sequential_search(rate: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The exact branch written plainly: every element steps ``F(k+1) = F(k) + s_{k+1} q_{k+1}`` (the same float64
+    operations as the library's search) until ``F(k) >= u`` everywhere; the count is the number of steps with
+    ``F(k) < u``, or for ``k_max = λ_max + 40 √λ_max + 100`` steps (the library's guard)."""
+    lam, v = rate.double().reshape(-1), u.double().reshape(-1).clamp(max=1.0 - 2.0**-40)
+    q = torch.exp(-lam)
+    cdf, count, k, scale = q.clone(), torch.zeros_like(lam), 0, 1.0
+    lam_max = float(lam.max())
+    while bool((cdf < v).any()) and k < int(lam_max + 40.0 * math.sqrt(lam_max) + 100):
+        count += (cdf < v).double()
+        k += 1
+        q.mul_(lam)
+        scale /= k
+        if scale < 1e-100:
+            q.mul_(scale)
+            scale = 1.0
+        cdf.add_(q, alpha=scale)
+    return count.reshape(rate.shape)
+
+
+@pytest.mark.parametrize("exact_below, n", [(10.0, 2**17), (200.0, 2**15)])
+def test_blocked_search_equals_the_plain_sequential_search(exact_below, n):
+    """Several blocks and passes (rates spanning the exact branch, a few u at the extremes; at 200 the scale is
+    folded into q): the same counts, to the bit, as the plain search on each element."""
+    rate = exact_below * uniforms(n, seed=11) ** 2
+    u = uniforms(n, seed=12)
+    u[:3] = torch.tensor([0.0, 1.0, 1.0 - 1e-15], dtype=torch.float64)
+    u_before = u.clone()
+    counts = poisson_icdf(rate, u, exact_below=exact_below)
+    assert torch.equal(u, u_before)  # the caller's tensors are not touched
+    assert torch.equal(counts, sequential_search(rate, u))
+
+
+def test_units_of_a_batch_split_between_the_branches_like_elements_alone():
+    """Units mostly below ``exact_below`` (a low-dose image), mostly above it, and all of one kind, in one batch:
+    every count is what the element gets on its own."""
+    g = torch.Generator().manual_seed(13)
+    scale = torch.tensor([3.0, 12.0, 40.0, 2e3, 9.0, 11.0]).view(-1, 1, 1)
+    rate = scale * torch.rand(6, 16, 16, generator=g)
+    u = torch.rand(6, 16, 16, generator=g)
+    together = poisson_icdf(rate, u)
+    alone = torch.stack([poisson_icdf(r.view(1), v.view(1)) for r, v in zip(rate.view(-1), u.view(-1))])
+    low = rate < 10
+    assert low.any(dim=(1, 2)).all() and not low.all()
+    assert torch.equal(together, alone.view(rate.shape))
+    assert torch.equal(together[low], sequential_search(rate[low], u[low]).float())
+
+
+def test_detector_chunks_change_nothing_and_errors_name_the_unit():
+    """A batch larger than the detector's chunk of units: each unit's image is what it is alone; a bad rate in a
+    later chunk is named by its place in the whole batch."""
+    n, shape = 70, (8, 8)
+    det = Detector(shape)
+    g = torch.Generator().manual_seed(14)
+    parents = good_parents(n, shape)
+    parents["clean"] = 0.5 * torch.rand(n, *shape, generator=g)
+    parents["dose"] = torch.logspace(0, 4, n)  # rates from 0 to 1250: both branches
+    u = det.sample_noise(n, g, torch.device("cpu"), torch.float32)
+    cpu, f32 = torch.device("cpu"), torch.float32
+    whole = det.evaluate(parents, u, n=n, device=cpu, dtype=f32)
+    for i in (0, 65, 69):
+        one = det.evaluate({k: v[i : i + 1] for k, v in parents.items()}, u[i : i + 1], n=1, device=cpu, dtype=f32)
+        assert torch.equal(one, whole[i : i + 1])
+    parents["dose"], parents["pixel_area"] = parents["dose"].clone(), parents["pixel_area"].clone()
+    parents["dose"][66], parents["pixel_area"][66] = 1e30, 1e10  # finite, but the rate overflows
+    with pytest.raises(cp.ParameterError, match=r"Poisson rate must be finite, got inf at .*first at index \(66, "):
+        det.evaluate(parents, u, n=n, device=cpu, dtype=f32)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import causalphys as cp
+from causalphys.microscopy import imaging
 from causalphys.microscopy.analysis import fft_peak
 from causalphys.microscopy.imaging import ImageFormation
 
@@ -133,3 +134,21 @@ def test_bad_roles_and_shapes():
         p = {k: torch.full((1,), float(v)) for k, v in BASE.items()}
         u = render_small.sample_noise(1, torch.Generator().manual_seed(0), torch.device("cpu"), torch.float32)
         render_small.evaluate(p, u, n=1, device=torch.device("cpu"), dtype=torch.float32)
+
+
+def test_rendering_in_chunks_of_units_changes_nothing(monkeypatch):
+    """The batch is rendered in chunks of units (so that each chunk's arrays stay in cache): the images are, to the
+    bit, those of the whole batch rendered at once (varied parameters, vacancies, jitter, mains, background)."""
+    n = 70  # more than one chunk
+    g = torch.Generator().manual_seed(5)
+    mech = ImageFormation(shape=(48, 48))
+    params = {k: torch.full((n,), float(v)) for k, v in BASE.items()}
+    params["rotation"] = 6.0 * torch.rand(n, generator=g)
+    params["probe_sigma"] = 0.3 + torch.rand(n, generator=g)
+    params.update(vacancy_fraction=torch.full((n,), 0.1), line_jitter=torch.full((n,), 0.2))
+    params.update(mains_amplitude=torch.full((n,), 0.2), background=torch.full((n,), 0.01))
+    u = mech.sample_noise(n, g, torch.device("cpu"), torch.float32)
+    chunked = mech.evaluate(params, u, n=n, device=torch.device("cpu"), dtype=torch.float32)
+    monkeypatch.setattr(imaging, "_CHUNK", n)
+    at_once = mech.evaluate(params, u, n=n, device=torch.device("cpu"), dtype=torch.float32)
+    assert torch.equal(chunked, at_once)
