@@ -283,14 +283,20 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
             lines += [f"### Severity ({m} against shift level; plot: {name})", "", _severity_markdown(severity, m), ""]
     lines += ["", "## Agreement between selection rules", ""]
     per_group = candidates(sweep).groupby("group").size()
+    compared = selected
     if len(per_group) and per_group.max() == 1:
         lines.append(
             "- every group has a single candidate run (no hyper-parameter search: add hparams_seed=0,1,...), so "
             "every rule picks the same run and the agreement below says nothing"
         )
-    else:
-        lines.append(f"- candidate runs per group: {per_group.min()}-{per_group.max()}")
-    lines += _agreement_lines(selected, rules) or ["- (one rule)"]
+    else:  # groups with a single candidate agree trivially: count only the groups where a rule had a choice
+        several = per_group[per_group > 1].index
+        lines.append(
+            f"- candidate runs per group: {per_group.min()}-{per_group.max()}; agreement over the {len(several)} "
+            "group(s) with more than one candidate"
+        )
+        compared = selected[selected["group"].isin(several)]
+    lines += _agreement_lines(compared, rules) or ["- (one rule)"]
     lines += ["", "## Selection notes", "", *([f"- {n}" for n in notes] or ["- none"])]
     lines += ["", "## Unfinished runs", "", *([f"- {u}" for u in sweep.unfinished] or ["- none"]), ""]
     text = "\n".join(lines)
