@@ -85,13 +85,13 @@ def test_oracle_trainer_is_erm_on_the_unconfounded_data():
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_overlay_runs_a_few_steps(experiment, tmp_path):
+def test_every_experiment_overlay_runs_a_few_steps(experiment, tmp_path, random_mnist):
     overrides = [f"+experiment={experiment}", "steps=2", "progress=false"]
     cfg = _compose(overrides, tmp_path)
     if cfg.benchmark._target_.endswith("ScannerShiftBenchmark"):
         cfg = _compose(overrides + TINY, tmp_path)
     if cfg.benchmark._target_.endswith("ColoredMNISTBenchmark"):
-        cfg.benchmark.path = str(_fake_mnist(tmp_path))
+        cfg.benchmark.path = str(random_mnist)
     if cfg.benchmark._target_.endswith("TabularBenchmark"):
         cfg.benchmark.path = str(_fake_sachs(tmp_path))
     sweep = OmegaConf.to_container(cfg.hydra.sweeper.params) if "hydra" in cfg else None
@@ -103,16 +103,6 @@ def test_every_experiment_overlay_runs_a_few_steps(experiment, tmp_path):
 def _compose_hydra(overrides):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
-
-
-def _fake_mnist(tmp_path):
-    import numpy as np
-
-    gen = np.random.default_rng(0)
-    path = tmp_path / "mnist.npz"
-    x = gen.integers(0, 256, (120, 28, 28), dtype=np.uint8)
-    np.savez(path, x_train=x, y_train=gen.integers(0, 10, 120, dtype=np.uint8), x_test=x[:1], y_test=np.zeros(1))
-    return path
 
 
 def _fake_sachs(tmp_path):

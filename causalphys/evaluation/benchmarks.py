@@ -192,9 +192,9 @@ class ScannerShiftBenchmark(Benchmark):
                 f"{spec.get('mains_frequency', 50.0):g} Hz"
             )
             (train if role == "train" else test)[lab] = {"lab": float(i)}
-            info[lab] = EnvironmentInfo(
-                role, None, None, text + (" (oracle: scanner ⟂ label)" * (role == "train") * self.oracle)
-            )
+            if role == "train" and self.oracle:
+                text += " (oracle: scanner ⟂ label)"
+            info[lab] = EnvironmentInfo(role, None, None, text)
         for env, (spec, env_info) in self._shift_envs.items():
             test[env] = spec
             info[env] = env_info

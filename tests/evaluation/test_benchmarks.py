@@ -1,6 +1,5 @@
 """The SCM-backed benchmarks: shapes, seeds, the oracle setting and the counterfactual views."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -67,16 +66,8 @@ def test_bad_sizes_and_settings_name_the_key(key, value):
         tiny_benchmark(**{key: value}).check()
 
 
-def test_colored_mnist_benchmark_from_a_fake_mnist(tmp_path):
-    gen = np.random.default_rng(0)
-    path = tmp_path / "mnist.npz"
-    np.savez(
-        path,
-        x_train=gen.integers(0, 256, (120, 28, 28), dtype=np.uint8),
-        y_train=gen.integers(0, 10, 120, dtype=np.uint8),
-        x_test=np.zeros((1, 28, 28), np.uint8),
-        y_test=np.zeros(1, np.uint8),
-    )
+def test_colored_mnist_benchmark_from_a_fake_mnist(random_mnist):
+    path = random_mnist
     data = ColoredMNISTBenchmark(str(path), val_fraction=0.2).load(0)
     assert data.train["train_0.2"][0].shape == (40, 2, 14, 14) and data.val["train_0.1"][0].shape == (10, 2, 14, 14)
     assert list(data.test) == ["test_0.9"]

@@ -31,16 +31,8 @@ def test_montage_figure_is_written(tmp_path):
     assert (tmp_path / "montage.png").stat().st_size > 10_000
 
 
-def test_colored_mnist_study_runs_resumes_and_tabulates(tmp_path):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    npz = tmp_path / "mnist.npz"
-    np.savez(
-        npz,
-        x_train=rng.integers(0, 256, (120, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, 120, dtype=np.uint8),
-    )
+def test_colored_mnist_study_runs_resumes_and_tabulates(tmp_path, random_mnist):
+    npz = random_mnist
     study = load("experiments/colored_mnist/run.py")
     args = [
         "--seeds",
