@@ -51,6 +51,8 @@ METHODS = {
     "vrex": dict(trainer="VREx", **IRM_SETTINGS),
     # Fishr's own Colored MNIST code computes the gradient variances on the full batch, without a moving average.
     "fishr": dict(trainer="Fishr", ema=0.0, **IRM_SETTINGS),
+    # The same with Adam rebuilt when the penalty switches on (DomainBed's habit): see fishr_diagnosis.py.
+    "fishr_restart": dict(trainer="Fishr", ema=0.0, restart=True, **IRM_SETTINGS),
 }
 
 
@@ -61,7 +63,7 @@ def make_trainer(spec: dict, seed: int, max_steps: int | None = None):
         kwargs.update(
             penalty_weight=spec["penalty_weight"],
             penalty_anneal_steps=spec["penalty_anneal_steps"],
-            restart_optimizer=False,
+            restart_optimizer=spec.get("restart", False),
         )
     if "ema" in spec:
         kwargs["ema"] = spec["ema"]
