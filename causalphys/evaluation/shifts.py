@@ -25,11 +25,9 @@ import torch
 
 from causalphys.data.benchmark import EnvironmentInfo
 from causalphys.errors import ParameterError
-from causalphys.microscopy.scanners import PARAMETERS, ScannerPreset
+from causalphys.microscopy.scanners import PARAMETERS, POSITIVE_PARAMETERS, ScannerPreset
 from causalphys.scm import mech
 from causalphys.scm import noise as nz
-
-_POSITIVE = ("probe_sigma", "probe_tail_width", "z_exponent", "pixel_size", "dwell_time", "dose", "gain", "saturation")
 
 
 class ShiftContext(Protocol):
@@ -92,7 +90,7 @@ def interpolate(a: ScannerPreset, b: ScannerPreset, t: float) -> ScannerPreset:
                 v = math.exp(math.log(x) + t * (math.log(y) - math.log(x)))
             else:
                 v = x + t * (y - x)
-            if p in _POSITIVE:
+            if p in POSITIVE_PARAMETERS:
                 v = max(v, 1e-3 * min(abs(x), abs(y)) or 1e-12)
             if p == "probe_tail_fraction":
                 v = min(max(v, 0.0), 1.0)
@@ -202,7 +200,7 @@ class NodeValues(DistributionShift):
     def __init__(self, node: str, levels: Sequence[float], base_lab: str | None = "test", name: str = ""):
         self.node = str(node)
         self.levels = _check_levels(levels)
-        bad = [v for v in self.levels if v <= 0] if self.node in _POSITIVE else []
+        bad = [v for v in self.levels if v <= 0] if self.node in POSITIVE_PARAMETERS else []
         if bad:
             raise ParameterError(f"shift levels of {self.node} must be > 0, got {bad}")
         if self.node == "probe_tail_fraction" and not all(0 <= v <= 1 for v in self.levels):

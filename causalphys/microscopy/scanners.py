@@ -43,7 +43,17 @@ PARAMETERS = (
 """The instrument parameters every preset gives a range for (units as in :mod:`causalphys.microscopy.imaging`;
 dose in e⁻/Å², gain in ADU per electron, offset, read noise and saturation in ADU)."""
 
-_POSITIVE = ("probe_sigma", "probe_tail_width", "z_exponent", "pixel_size", "dwell_time", "dose", "gain", "saturation")
+POSITIVE_PARAMETERS = (
+    "probe_sigma",
+    "probe_tail_width",
+    "z_exponent",
+    "pixel_size",
+    "dwell_time",
+    "dose",
+    "gain",
+    "saturation",
+)
+"""The instrument parameters that must be > 0."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ class ScannerPreset:
             low, high = float(bounds[0]), float(bounds[1])
             if not (math.isfinite(low) and math.isfinite(high) and low <= high):
                 raise ParameterError(f"scanner {self.name!r}: range of {p} must have low <= high, got {list(bounds)}")
-            if p in _POSITIVE and low <= 0:
+            if p in POSITIVE_PARAMETERS and low <= 0:
                 raise ParameterError(f"scanner {self.name!r}: {p} must be > 0, got range {list(bounds)}")
             if p == "probe_tail_fraction" and not (0 <= low and high <= 1):
                 raise ParameterError(f"scanner {self.name!r}: probe_tail_fraction must lie in [0, 1]")

@@ -2,18 +2,9 @@
 
 from causalphys.cli import demo
 
-TINY = [
-    "trainer=erm,oracle",
-    "seed=0",
-    "shift.levels=[0.0,1.0]",
-    "benchmark.n_train=48",
-    "benchmark.n_val=16",
-    "benchmark.n_test=40",
-    "benchmark.n_counterfactual=8",
-    "benchmark.image_size=32",
-    "steps=3",
-    "hydra.launcher.n_jobs=1",
-]
+from ..test_run import TINY as RUN_TINY  # the benchmark sizes and steps of a unit-test run
+
+TINY = ["trainer=erm,oracle", "seed=0", "shift.levels=[0.0,1.0]", *RUN_TINY, "hydra.launcher.n_jobs=1"]
 
 
 def test_demo_runs_the_study_and_writes_table_plot_and_montage(tmp_path, capsys):
