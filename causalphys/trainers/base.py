@@ -43,8 +43,8 @@ class Trainer(abc.ABC):
     Hyper-parameters (stored unchanged, scikit-learn style; learned state ends in ``_``):
 
     - ``lr``, ``weight_decay``: Adam's learning rate and (L2, coupled) weight decay.
-    - ``l2``: ``l2 · Σ ||W||²`` over the weight matrices (not the biases) added to the objective, as the IRM
-      reference implementation regularises (:meth:`regularized`).
+    - ``l2``: ``l2 · Σ ||W||²`` over the weight matrices (not the biases) added to the objective, the IRM
+      reference implementation's regulariser without its biases (:meth:`regularized`).
     - ``batch_size``: samples drawn per environment and step, uniformly **with replacement** (as DomainBed's
       infinite loaders), from a CPU generator seeded with ``derive_seed(seed, "batches")``; ``None`` uses each
       environment's full data every step (full-batch training, as the IRM reference).

@@ -35,16 +35,29 @@ class Fishr(AnnealedPenaltyTrainer):
     As in DomainBed, the variances pass through an exponential moving average per environment
     (:func:`ema_variances`, weight ``ema`` in ``[0, 1)``, default 0.95) before the distance
     (:func:`~causalphys.trainers.penalties.variance_distance`); its state ``ema_`` ``(E, P)``, zero at the start of
-    ``fit``, is checkpointed. Annealing of ``lambda_t`` (1 before ``penalty_anneal_steps``; DomainBed uses 0), loss
-    rescaling and the optimizer restart: see :class:`~causalphys.trainers.annealed.AnnealedPenaltyTrainer`
-    (``penalty_weight`` default 1000, ``penalty_anneal_steps`` default 1500, DomainBed's defaults). Works for every
-    task the task loss supports.
+    ``fit``, is checkpointed. ``reduction`` ``"mean"`` (default, DomainBed) averages the squared distances over the
+    environments and head parameters; ``"sum"`` adds them up, as the Fishr authors' Colored MNIST script does (with
+    the IRM paper's ``penalty_weight`` it takes ``"sum"``: with ``"mean"`` the penalty is ``E x P`` = 782 times
+    weaker there and Fishr stays at ERM's solution). Annealing of ``lambda_t`` (1 before ``penalty_anneal_steps``;
+    DomainBed uses 0), loss rescaling and the optimizer restart: see
+    :class:`~causalphys.trainers.annealed.AnnealedPenaltyTrainer` (``penalty_weight`` default 1000,
+    ``penalty_anneal_steps`` default 1500, DomainBed's defaults). Works for every task the task loss supports.
     """
 
-    def __init__(self, ema: float = 0.95, penalty_weight: float = 1000.0, penalty_anneal_steps: int = 1500, **kwargs):
+    def __init__(
+        self,
+        ema: float = 0.95,
+        reduction: str = "mean",
+        penalty_weight: float = 1000.0,
+        penalty_anneal_steps: int = 1500,
+        **kwargs,
+    ):
         if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
             raise ParameterError(f"{type(self).__name__} ema must be a number in [0, 1), got {ema!r}")
+        if reduction not in ("mean", "sum"):
+            raise ParameterError(f"{type(self).__name__} reduction must be 'mean' or 'sum', got {reduction!r}")
         self.ema = float(ema)
+        self.reduction = reduction
         super().__init__(penalty_weight=penalty_weight, penalty_anneal_steps=penalty_anneal_steps, **kwargs)
 
     def prepare(self, env_names: list[object]) -> None:
@@ -69,4 +82,4 @@ class Fishr(AnnealedPenaltyTrainer):
             ]
         )
         smoothed, self.ema_ = ema_variances(self.ema_, variances, self.ema)
-        return variance_distance(smoothed)
+        return variance_distance(smoothed, self.reduction)

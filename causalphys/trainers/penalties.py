@@ -113,8 +113,17 @@ def gradient_variance(grads: torch.Tensor) -> torch.Tensor:
     return (grads - grads.mean(0, keepdim=True)).pow(2).mean(0)
 
 
-def variance_distance(variances: torch.Tensor) -> torch.Tensor:
-    """Fishr's penalty from the environments' gradient variances ``(E, P)``: ``mean_e mean_p (v_ep - vbar_p)^2`` with
-    ``vbar = mean_e v_e``, the squared distance to the mean variance over the ``P`` entries (DomainBed's
-    ``l2_between_dicts``), averaged over the environments. Returns a 0-d tensor."""
-    return (variances - variances.mean(0, keepdim=True)).pow(2).mean()
+def variance_distance(variances: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Fishr's penalty from the environments' gradient variances ``(E, P)``: the squared distances
+    ``(v_ep - vbar_p)^2`` to the mean variance ``vbar = mean_e v_e``, reduced over the ``E x P`` entries.
+
+    ``reduction="mean"`` averages them (DomainBed's ``l2_between_dicts``, averaged over the environments);
+    ``"sum"`` adds them up, as the Fishr authors' own Colored MNIST script does (a sum over the ``P`` parameters and
+    over the environments: ``E * P`` times the mean, so the same ``penalty_weight`` means a much stronger penalty).
+    Returns a 0-d tensor."""
+    squared = (variances - variances.mean(0, keepdim=True)).pow(2)
+    if reduction == "mean":
+        return squared.mean()
+    if reduction == "sum":
+        return squared.sum()
+    raise ValueError(f"variance_distance reduction must be 'mean' or 'sum', got {reduction!r}")

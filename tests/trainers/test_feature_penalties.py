@@ -171,3 +171,24 @@ def test_feature_alignment_applies_a_constant_weight_from_the_start(cls):
 def test_a_single_training_environment_is_refused(cls):
     with pytest.raises(DataError, match=f"{cls.__name__} needs at least 2 training environments"):
         cls(steps=1, progress=False).fit(MLP(5, 2, hidden=(8,)), separable(n=10, n_envs=1))
+
+
+def test_the_summed_fishr_distance_is_the_mean_times_environments_times_parameters():
+    variances = torch.rand(3, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    mean, total = variance_distance(variances), variance_distance(variances, "sum")
+    assert mean.item() > 0 and total.item() == pytest.approx(3 * 7 * mean.item())
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum', got 'max'"):
+        variance_distance(variances, "max")
+    with pytest.raises(ParameterError, match="Fishr reduction"):
+        Fishr(reduction="max")
+    net = MLP(3, 2, hidden=(4,)).double()
+    batches = [(x.double(), y) for x, y in separable(n=6, d=3, n_envs=2).values()]
+    features = [net.features(x) for x, _ in batches]
+    penalties = []
+    for reduction in ("mean", "sum"):
+        trainer = Fishr(ema=0.0, reduction=reduction, progress=False)
+        trainer.net_ = net
+        trainer.prepare(["a", "b"])
+        penalties.append(trainer.penalty([net.head(z) for z in features], batches, torch.zeros(2), features).item())
+    n_head = sum(p.numel() for p in net.classifier.parameters())
+    assert penalties[1] == pytest.approx(2 * n_head * penalties[0])
