@@ -38,6 +38,7 @@ log = logging.getLogger("causalphys")
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DATA_SETTING_KEY = "data_setting"  # trainer/oracle.yaml: "oracle" trains its learner on the unconfounded data
+DATA_SETTINGS = ("observed", "oracle", "pairs")  # pairs: trainer/content_style.yaml; the benchmark re-images specimens
 NON_SEMANTIC = (
     "progress",
     "threads",
@@ -82,8 +83,8 @@ def build(cfg: DictConfig) -> dict:
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     space = trainer_cfg.pop(SEARCH_SPACE_KEY, None) or {}
     setting = trainer_cfg.pop(DATA_SETTING_KEY, "observed")
-    if setting not in ("observed", "oracle"):
-        raise ParameterError(f"trainer.{DATA_SETTING_KEY} must be 'observed' or 'oracle', got {setting!r}")
+    if setting not in DATA_SETTINGS:
+        raise ParameterError(f"trainer.{DATA_SETTING_KEY} must be one of {list(DATA_SETTINGS)}, got {setting!r}")
     trainer_class = get_class(trainer_cfg.pop("_target_"))
     check_search_space(space, trainer_class.param_names())
     hparams = {}
@@ -109,6 +110,13 @@ def build(cfg: DictConfig) -> dict:
         if "oracle" not in bench_cfg:
             raise ParameterError(f"benchmark {bench_cfg['_target_']!r} has no oracle data setting")
         bench_cfg["oracle"] = True
+    if setting == "pairs":
+        if "n_pairs" not in bench_cfg:
+            raise ParameterError(f"benchmark {bench_cfg['_target_']!r} makes no counterfactual pairs (no n_pairs)")
+        if not bench_cfg["n_pairs"]:
+            bench_cfg["n_pairs"] = bench_cfg["n_train"] // 2  # half as many specimens as labelled images, re-imaged
+    elif bench_cfg.get("n_pairs"):
+        bench_cfg["n_pairs"] = 0  # only a pair learner uses them: the other runs skip making them
     benchmark = _instantiate(bench_cfg, "benchmark")
     benchmark.check()
 

@@ -84,6 +84,15 @@ def test_oracle_trainer_is_erm_on_the_unconfounded_data():
     assert type(parts["trainer"]).__name__ == "ERM" and parts["benchmark"].oracle
 
 
+def test_the_content_style_trainer_asks_the_benchmark_for_pairs(tmp_path):
+    assert build(_compose(["trainer=erm", "benchmark.n_pairs=6", *TINY]))["benchmark"].n_pairs == 0  # not needed
+    parts = build(_compose(["trainer=content_style", *TINY]))
+    assert parts["benchmark"].n_pairs == 24  # n_train / 2 by default
+    cfg = _compose(["trainer=content_style", "trainer.encoder_steps=2", "benchmark.n_pairs=6", *TINY], tmp_path)
+    rows = _rows(run(cfg, tmp_path / "r", "r", "content_style"))
+    assert any(r["split"] == "test" and r["metric"] == "accuracy" for r in rows)
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_overlay_runs_a_few_steps(experiment, tmp_path, random_mnist):
     overrides = [f"+experiment={experiment}", "steps=2", "progress=false"]

@@ -48,6 +48,9 @@ class BenchmarkData:
     - ``counterfactual[e]``: for training environment ``e``, a list of inputs ``x_j`` ``(m, *input_shape)``, the
       same ``m`` validation units re-generated under each of the counterfactual interventions (e.g. imaged by each
       of the lab's scanners); empty when the benchmark has no SCM behind it.
+    - ``pairs[e]``: for training environment ``e``, views ``x_j`` ``(m, *input_shape)`` of ``m`` further units, each
+      re-generated under each of the counterfactual interventions in a new session (the same specimens imaged again
+      by each of the lab's scanners) — training data for learners of content from pairs; empty unless asked for.
     """
 
     train: dict[str, Split]
@@ -56,6 +59,7 @@ class BenchmarkData:
     info: dict[str, EnvironmentInfo]
     task: str = "classification"
     counterfactual: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    pairs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.train:
@@ -73,14 +77,15 @@ class BenchmarkData:
         shapes = {e: tuple(x.shape[1:]) for e, (x, _) in {**self.train, **self.val, **self.test}.items()}
         if len(set(shapes.values())) > 1:
             raise ParameterError(f"environments have different input shapes: {shapes}")
-        for e, views in self.counterfactual.items():
-            if e not in self.train:
-                raise ParameterError(f"counterfactual pairs given for {e!r}, which is not a training environment")
-            if len(views) < 2 or len({tuple(v.shape) for v in views}) != 1:
-                raise ParameterError(
-                    f"counterfactual views of {e!r} must be >= 2 tensors of one shape, got "
-                    f"{[tuple(v.shape) for v in views]}"
-                )
+        for kind, given in (("counterfactual", self.counterfactual), ("pairs", self.pairs)):
+            for e, views in given.items():
+                if e not in self.train:
+                    raise ParameterError(f"{kind} views given for {e!r}, which is not a training environment")
+                if len(views) < 2 or len({tuple(v.shape) for v in views}) != 1:
+                    raise ParameterError(
+                        f"{kind} views of {e!r} must be >= 2 tensors of one shape, got "
+                        f"{[tuple(v.shape) for v in views]}"
+                    )
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -19,6 +19,7 @@ from causalphys.errors import ParameterError
 from causalphys.evaluation.shifts import DistributionShift
 from causalphys.microscopy.benchmark import unconfounded_scanner
 from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
+from causalphys.microscopy.reimage import reimage
 from causalphys.microscopy.scanners import ScannerPreset
 from causalphys.scm.environments import Environments
 from causalphys.seeding import derive_seed
@@ -44,7 +45,9 @@ class ScannerShiftBenchmark(Benchmark):
     *training* labs (each picks either of its scanners at random) — the oracle's data; test environments are the
     same confounded ones as for every other run. Each training lab gives ``n_train + n_val`` images, each test
     environment ``n_test``; ``n_counterfactual`` validation-like units per training lab are imaged by both of the
-    lab's scanners (``do(scanner := s)`` with every other noise kept) for counterfactual selection.
+    lab's scanners (``do(scanner := s)`` with every other noise kept) for counterfactual selection; ``n_pairs``
+    (default 0: none) further units per training lab are re-imaged by both scanners in new sessions
+    (:func:`~causalphys.microscopy.reimage.reimage`) as training pairs for content learners.
     Images are standardised per image; labels are ``long``.
     """
 
@@ -63,6 +66,7 @@ class ScannerShiftBenchmark(Benchmark):
         n_val: int = 2000,
         n_test: int = 4000,
         n_counterfactual: int = 1000,
+        n_pairs: int = 0,
         chunk: int = 1000,
         name: str = "scanner_shift",
     ):
@@ -82,6 +86,7 @@ class ScannerShiftBenchmark(Benchmark):
         self.image_size = image_size
         self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
         self.n_counterfactual = n_counterfactual
+        self.n_pairs = n_pairs
         self.chunk = chunk
         self.name = name
 
@@ -91,8 +96,8 @@ class ScannerShiftBenchmark(Benchmark):
             raise ParameterError(f"benchmark.task must be one of {list(TASKS[:2])}, got {self.lab_task!r}")
         if not 0.0 <= float(self.label_noise) <= 0.5:
             raise ParameterError(f"benchmark.label_noise must lie in [0, 0.5], got {self.label_noise!r}")
-        for key in ("n_train", "n_val", "n_test", "n_counterfactual", "chunk", "image_size"):
-            if key == "n_counterfactual" and getattr(self, key) == 0:
+        for key in ("n_train", "n_val", "n_test", "n_counterfactual", "n_pairs", "chunk", "image_size"):
+            if key in ("n_counterfactual", "n_pairs") and getattr(self, key) == 0:
                 continue
             _positive_int(getattr(self, key), f"benchmark.{key}")
         roles = {}
@@ -220,6 +225,7 @@ class ScannerShiftBenchmark(Benchmark):
         if self.n_counterfactual:
             for env in train_envs:
                 counterfactual[env] = self.counterfactual_views(train_envs, env, seed)
+        pairs = {env: self.reimaged_pairs(train_envs, env, seed) for env in train_envs} if self.n_pairs else {}
         return BenchmarkData(
             train={k: (x[: self.n_train], y[: self.n_train]) for k, (x, y) in train.items()},
             val={k: (x[self.n_train :], y[self.n_train :]) for k, (x, y) in train.items()},
@@ -227,7 +233,23 @@ class ScannerShiftBenchmark(Benchmark):
             info=info,
             task="classification",
             counterfactual=counterfactual,
+            pairs=pairs,
         )
+
+    def reimaged_pairs(self, envs: Environments, env: str, seed: int) -> list[torch.Tensor]:
+        """``n_pairs`` fresh units of training environment ``env``, each re-imaged by both of the lab's scanners in
+        a new session (:func:`~causalphys.microscopy.reimage.reimage`: the specimen kept, the session's noise
+        redrawn): ``[x | do(scanner := s0), x | do(scanner := s1)]``."""
+        scm = envs[env]
+        pair = [float(self.scanners.index(s)) for s in self.labs[env]["scanners"]]
+        views = [[], []]
+        for k, start in enumerate(range(0, self.n_pairs, self.chunk)):
+            size = min(self.chunk, self.n_pairs - start)
+            batch = scm.sample(size, seed=derive_seed(seed, "pairs", env, k), return_noise=True)
+            for j, (view, scanner) in enumerate(zip(views, pair)):
+                session = derive_seed(seed, "pairs", env, k, "session", j)
+                view.append(standardize_images(reimage(scm, batch, {"scanner": scanner}, session)["image"]))
+        return [torch.cat(v) for v in views]
 
     def counterfactual_views(self, envs: Environments, env: str, seed: int) -> list[torch.Tensor]:
         """``n_counterfactual`` fresh units of training environment ``env``, each imaged by both of the lab's

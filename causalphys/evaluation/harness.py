@@ -81,7 +81,8 @@ def evaluate_run(
     holdout: str | None = None,
 ) -> list[dict]:
     """Fit ``trainer`` on ``data.train`` (without ``holdout``) with a net ``make_net(input_shape, n_outputs)``
-    (see :func:`net_factory`), then measure every split (module docstring).
+    (see :func:`net_factory`) — a trainer with ``needs_pairs`` also gets ``data.pairs`` — then measure every split
+    (module docstring).
 
     Returns the run's tidy rows, the last of which is its wall-clock ``seconds`` (env ``all``, split ``train``).
     """
@@ -92,7 +93,16 @@ def evaluate_run(
         raise ParameterError(f"trainer task {trainer.task!r} does not match the benchmark's task {data.task!r}")
     train = {e: xy for e, xy in data.train.items() if e != holdout}
     net = make_net(data.input_shape, data.n_outputs)
-    trainer.fit(net, train)
+    if getattr(trainer, "needs_pairs", False):
+        pairs = {e: views for e, views in data.pairs.items() if e != holdout}
+        if not pairs:
+            raise ParameterError(
+                f"trainer {trainer_name!r} learns from counterfactual pairs, but the benchmark made none "
+                "(its yaml's data_setting: pairs sets the benchmark's n_pairs)"
+            )
+        trainer.fit(net, train, pairs=pairs)
+    else:
+        trainer.fit(net, train)
     score = metrics.classification_metrics if data.task == "classification" else metrics.regression_metrics
     rows = []
 

@@ -81,3 +81,21 @@ def test_benchmark_data_rejects_inconsistent_environments():
         BenchmarkData({"a": xy}, {"a": xy}, {"a": xy}, info)
     with pytest.raises(ParameterError, match="role must be one of"):
         EnvironmentInfo("validation")
+
+
+def test_a_pair_learner_gets_the_benchmarks_reimaged_pairs():
+    from causalphys.trainers.content_style import ContentStyle
+
+    data = tiny_benchmark(n_pairs=10).load(0)
+    assert set(data.pairs) == {"train_a", "train_b"}
+    a, b = data.pairs["train_a"]
+    assert a.shape == b.shape == (10, 1, 32, 32) and not torch.equal(a, b)
+    learner = ContentStyle(steps=4, encoder_steps=2, pair_batch_size=8, batch_size=8, progress=False)
+    make_net = net_factory(SmallCNN, width=8, strides=(2, 2, 1, 1))
+    rows = evaluate_run(data, learner, make_net, run="r", trainer_name="content_style", seed=0)
+    assert {r["metric"] for r in rows} >= {"accuracy", "cf_flip_rate"}
+    assert len(learner.history_) == 4 and "contrastive" in learner.history_[0] and "risk" in learner.history_[-1]
+    no_pairs = tiny_benchmark().load(0)
+    assert no_pairs.pairs == {}
+    with pytest.raises(ParameterError, match="made none"):
+        evaluate_run(no_pairs, learner, make_net, run="r", trainer_name="content_style", seed=0)

@@ -38,6 +38,15 @@ def _envs(trainer):
     return separable(n=16, d=4, n_envs=max(3, trainer.min_envs))
 
 
+def _fit(trainer, envs):
+    """``fit``, with counterfactual pairs (each unit and a perturbed copy) for a trainer that learns from them."""
+    if getattr(trainer, "needs_pairs", False):
+        g = torch.Generator().manual_seed(0)
+        pairs = {e: [x, x + 0.1 * torch.randn(x.shape, generator=g)] for e, (x, _) in envs.items()}
+        return trainer.fit(MLP(4, 2, hidden=(8,)), envs, pairs=pairs)
+    return trainer.fit(MLP(4, 2, hidden=(8,)), envs)
+
+
 def test_there_are_configs():
     assert any(p.stem == "erm" for p in TRAINERS) and {p.stem for p in NETS} >= {"mlp", "small_cnn"}
 
@@ -53,13 +62,13 @@ def test_trainer_config_runs_deterministically_and_round_trips(path, tmp_path):
 
     trainer = _trainer(cfg)
     envs = _envs(trainer)
-    trainer.fit(MLP(4, 2, hidden=(8,)), envs)
+    _fit(trainer, envs)
     assert len(trainer.history_) == 3
     assert all(math.isfinite(h["loss"]) for h in trainer.history_)
 
-    twin = _trainer(cfg).fit(MLP(4, 2, hidden=(8,)), envs)
+    twin = _fit(_trainer(cfg), envs)
     assert same_weights(trainer.net_, twin.net_)
-    assert not same_weights(trainer.net_, _trainer(cfg, seed=1).fit(MLP(4, 2, hidden=(8,)), envs).net_)
+    assert not same_weights(trainer.net_, _fit(_trainer(cfg, seed=1), envs).net_)
 
     path = trainer.save(tmp_path / "ckpt.pt")
     loaded = _trainer(cfg).load(path, net=MLP(4, 2, hidden=(8,)))
