@@ -192,3 +192,20 @@ def test_the_summed_fishr_distance_is_the_mean_times_environments_times_paramete
         penalties.append(trainer.penalty([net.head(z) for z in features], batches, torch.zeros(2), features).item())
     n_head = sum(p.numel() for p in net.classifier.parameters())
     assert penalties[1] == pytest.approx(2 * n_head * penalties[0])
+
+
+@pytest.mark.parametrize("task, k", [("classification", 3), ("classification", 1), ("regression", 2)])
+def test_the_linear_head_shortcut_equals_the_vmap_per_sample_gradients(task, k):
+    g = torch.Generator().manual_seed(3)
+    head = torch.nn.Linear(4, k).double()
+    z = torch.randn(9, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, max(k, 2), (9,), generator=g) if task == "classification" else torch.randn(9, k, generator=g)
+    loss = functools.partial(task_loss, task=task)
+    fast = per_sample_gradients(head, z, y.double() if task == "regression" else y, loss)
+    generic = per_sample_gradients(torch.nn.Sequential(head), z, y.double() if task == "regression" else y, loss)
+    assert fast.shape == generic.shape == (9, 4 * k + k)
+    assert torch.allclose(fast, generic, atol=1e-12)
+    # and they train the features alike
+    (d_fast,) = torch.autograd.grad(fast.pow(2).sum(), z, retain_graph=True)
+    (d_generic,) = torch.autograd.grad(generic.pow(2).sum(), z)
+    assert torch.allclose(d_fast, d_generic, atol=1e-12)
