@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.causalphys-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-cluster lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,18 @@ demo: install
 
 # pytest's exit code 5 (no test collected) is a failure here, not a pass.
 test: install
-	$(PY) -m pytest -m "not slow" -q; rc=$$?; \
+	$(PY) -m pytest -m "not slow and not cluster" -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+# Sweeps through Slurm (hydra/launcher=slurm) against a real single-node Slurm that tests/cluster/with_slurm.sh
+# installs (apt-get, as root on Debian 12), starts before and stops after the tests, pass or fail.
+test-cluster: install
+	bash tests/cluster/with_slurm.sh $(PY) -m pytest -m cluster -q tests/cluster; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-cluster: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
 lint: install
-	$(VENV)/bin/ruff check causalphys tests benchmarks
-	$(VENV)/bin/ruff format --check causalphys tests benchmarks
+	$(VENV)/bin/ruff check causalphys hydra_plugins tests benchmarks
+	$(VENV)/bin/ruff format --check causalphys hydra_plugins tests benchmarks
 
 bench: install
 	$(PY) benchmarks/scm_sampling.py && $(PY) benchmarks/microscopy_throughput.py && $(PY) benchmarks/detector_noise.py && $(PY) benchmarks/trainer_steps.py

@@ -46,3 +46,8 @@ class InterventionError(CausalPhysError, ValueError):
 
 class CounterfactualError(CausalPhysError, ValueError):
     """A counterfactual cannot be computed (non-invertible mechanism without recorded noise, missing node...)."""
+
+
+class SweepFailedError(CausalPhysError, RuntimeError):
+    """Runs of a sweep failed (their jobs crashed, were cancelled or timed out, or the run raised); the message
+    names each failed run and where its log is."""

@@ -11,6 +11,11 @@ Every run writes its folder ``<results_dir>/<overrides>/`` (``run.json`` with th
 then ``results.csv``: see :mod:`causalphys.evaluation.store`); a run whose results are already there is skipped,
 so rerunning an interrupted sweep redoes only what is missing. :func:`run` is the plain function behind the Hydra
 wrapper: tests call it with a composed config.
+
+A sweep runs on the local cores (``hydra/launcher=local``, the default: Hydra's joblib launcher) or on a Slurm
+cluster (``hydra/launcher=slurm``: Hydra's submitit launcher, which submits only the unfinished runs;
+``hydra_plugins/causalphys_launcher``). Either way each run gets ``threads`` torch threads: by default the cores
+it was given (``SLURM_CPUS_PER_TASK`` in a Slurm job) divided by the runs in parallel beside it.
 """
 
 from __future__ import annotations
@@ -132,11 +137,17 @@ def build(cfg: DictConfig) -> dict:
     }
 
 
+def run_folder(cfg: DictConfig, run_dir: str | os.PathLike) -> RunFolder:
+    """The folder of the run that ``cfg`` (a task config, without ``hydra``) describes. ``.finished()`` tells
+    whether its results are there already; the Slurm launcher asks it before submitting a run."""
+    return RunFolder(run_dir, config_hash(semantic_config(cfg)))
+
+
 def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: str) -> Path:
     """One run into ``run_dir`` (skipped if its results are there already); returns the results file."""
     started = time.perf_counter()
     semantic = semantic_config(cfg)
-    folder = RunFolder(run_dir, config_hash(semantic))
+    folder = run_folder(cfg, run_dir)
     if folder.finished():
         log.info("%s: already done, skipped (%s)", run_id, folder.results)
         return folder.results
@@ -170,6 +181,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
         "environments": {k: v.to_dict() for k, v in data.info.items()},
         "hparams": parts["hparams"],
         "seconds": time.perf_counter() - started,
+        "threads": torch.get_num_threads(),
         "config": semantic,
     }
     folder.write(meta, rows)
@@ -189,10 +201,21 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
     return folder.results
 
 
+def _cores() -> int:
+    """The cores this process may use: ``SLURM_CPUS_PER_TASK`` in a Slurm job (Slurm need not confine threads to
+    them: with ``TaskPlugin=task/none`` it does not), else all the machine's."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        return int(slurm)
+    return os.cpu_count() or 1
+
+
 def _threads(cfg: DictConfig) -> int:
+    """Torch threads for one run: ``threads`` if set, else the cores divided by the runs in parallel on them
+    (joblib's ``n_jobs``; a Slurm job has its cores to itself)."""
     if cfg.get("threads"):
         return int(cfg.threads)
-    cores = os.cpu_count() or 1
+    cores = _cores()
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN:
         jobs = hc.launcher.get("n_jobs", 1) if "launcher" in hc else 1
@@ -219,4 +242,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m causalphys.run`: run the imported module, not this `__main__` copy, so that the task function a
+    # Slurm job unpickles is `causalphys.run`'s (whose import registers the `run_id` resolver).
+    from causalphys.run import main as _main
+
+    _main()

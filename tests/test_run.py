@@ -4,6 +4,7 @@ values fail before any training, and a sweep (killed half-way, then rerun) finis
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from causalphys.errors import CausalPhysError
-from causalphys.run import CONF_DIR, build, run
+from causalphys.run import CONF_DIR, _cores, build, run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [  # small enough for a unit test, whatever the benchmark
@@ -154,6 +155,35 @@ def test_unknown_trainer_lists_the_allowed_ones():
     with pytest.raises(HydraException, match="Available options") as err:
         _compose(["trainer=irmv2"])
     assert "irm" in str(err.value) and "vrex" in str(err.value)
+
+
+def test_the_default_launcher_is_local_joblib_with_one_job_per_core():
+    launcher = _compose_hydra([]).hydra.launcher
+    assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == -1
+
+
+def test_the_slurm_launcher_takes_its_settings_from_the_local_cluster_config(tmp_path):
+    conf = tmp_path / "conf"  # a copy of conf/ without a developer's own local/cluster.yaml
+    shutil.copytree(CONF_DIR, conf, ignore=shutil.ignore_patterns("cluster.yaml"))
+
+    def launcher(*overrides):
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            overrides = ["hydra/launcher=slurm", *overrides]
+            return compose(config_name="config", overrides=overrides, return_hydra_config=True).hydra.launcher
+
+    default = launcher()
+    assert default._target_ == "hydra_plugins.causalphys_launcher.slurm.SlurmLauncher"
+    assert (default.partition, default.cpus_per_task, default.mem_gb) == (None, 2, 4)
+    (conf / "local" / "cluster.yaml").write_text("partition: gpu\ncpus_per_task: 7\n")
+    assert (launcher().partition, launcher().cpus_per_task, launcher().mem_gb) == ("gpu", 7, 4)
+    assert launcher("hydra.launcher.partition=debug").partition == "debug"  # the command line wins
+
+
+def test_a_slurm_job_uses_the_cpus_it_was_given(monkeypatch):
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
+    assert _cores() == 3
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    assert _cores() == os.cpu_count()
 
 
 SWEEP = [

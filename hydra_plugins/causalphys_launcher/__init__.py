@@ -1,0 +1,1 @@
+"""causalphys's Hydra launcher plugin: ``hydra/launcher=slurm`` (see :mod:`.slurm`)."""
