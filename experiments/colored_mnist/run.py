@@ -21,13 +21,13 @@ import argparse
 import csv
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 import causalphys as cp
+from causalphys.evaluation.store import rows_to_csv, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MNIST = HERE.parents[1].parent / "shared" / "data" / "mnist" / "mnist.npz"
@@ -116,11 +116,7 @@ def run(method: str, seed: int, images, digits, max_steps: int | None = None) ->
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(f.name, path)
+    write_text_atomic(path, rows_to_csv(rows))
 
 
 def table(rows: list[dict]) -> str:
