@@ -34,8 +34,8 @@ test-cluster: install
 	if [ $$rc -eq 5 ]; then echo "make test-cluster: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: install
-	$(VENV)/bin/ruff check causalphys hydra_plugins tests benchmarks
-	$(VENV)/bin/ruff format --check causalphys hydra_plugins tests benchmarks
+	$(VENV)/bin/ruff check causalphys hydra_plugins tests benchmarks experiments notebooks
+	$(VENV)/bin/ruff format --check causalphys hydra_plugins tests benchmarks experiments notebooks
 
 bench: install
 	$(PY) benchmarks/scm_sampling.py && $(PY) benchmarks/microscopy_throughput.py && $(PY) benchmarks/detector_noise.py && $(PY) benchmarks/trainer_steps.py

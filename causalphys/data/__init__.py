@@ -2,17 +2,20 @@
 
 from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
 from causalphys.data.colored_mnist import colored_mnist_environments, colored_mnist_scm, load_mnist
+from causalphys.data.nonlinear_ica import NonlinearICA, nonlinear_ica
 from causalphys.data.tensors import environment_tensors, standardize_images
 
 __all__ = [
     "Benchmark",
     "BenchmarkData",
     "EnvironmentInfo",
+    "NonlinearICA",
     "TabularBenchmark",
     "colored_mnist_environments",
     "colored_mnist_scm",
     "environment_tensors",
     "load_mnist",
+    "nonlinear_ica",
     "standardize_images",
 ]
 

@@ -6,6 +6,8 @@
   values: each an intervention on the benchmark's SCM.
 - :mod:`~causalphys.evaluation.harness` — one run: fit, then measure every environment and split.
 - :mod:`~causalphys.evaluation.metrics` — accuracy, NLL, ECE, RMSE, R², counterfactual flip rate.
+- :mod:`~causalphys.evaluation.latents` — learned vs. true latents: MCC with optimal matching, probe R², the
+  disentanglement table (causal representation learning).
 - :mod:`~causalphys.evaluation.selection` — training-domain validation, leave-one-environment-out, test-domain
   (oracle) and counterfactual selection, applied at report time.
 - :mod:`~causalphys.evaluation.store`, :mod:`~causalphys.evaluation.sweep`, :mod:`~causalphys.evaluation.report`
@@ -21,6 +23,12 @@ _LAZY = {
     "ScannerShiftBenchmark": "causalphys.evaluation.benchmarks",
     "evaluate_run": "causalphys.evaluation.harness",
     "net_factory": "causalphys.evaluation.harness",
+    "LatentDataError": "causalphys.evaluation.latents",
+    "LatentMatching": "causalphys.evaluation.latents",
+    "disentanglement_table": "causalphys.evaluation.latents",
+    "match_latents": "causalphys.evaluation.latents",
+    "mcc": "causalphys.evaluation.latents",
+    "probe_r2": "causalphys.evaluation.latents",
     "write_report": "causalphys.evaluation.report",
     "agreement": "causalphys.evaluation.selection",
     "select": "causalphys.evaluation.selection",

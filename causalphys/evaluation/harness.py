@@ -91,6 +91,12 @@ def evaluate_run(
         raise ParameterError(f"holdout must be one of the training environments {list(data.train)}, got {holdout!r}")
     if trainer.task != data.task:
         raise ParameterError(f"trainer task {trainer.task!r} does not match the benchmark's task {data.task!r}")
+    if getattr(trainer, "learns_representation", False):
+        raise ParameterError(
+            f"trainer {trainer_name!r} learns a representation (its predict gives latents, not predictions): score "
+            "it against true latents (causalphys.evaluation.latents, experiments/crl/), or learn a predictor from "
+            "it (content_style)"
+        )
     train = {e: xy for e, xy in data.train.items() if e != holdout}
     net = make_net(data.input_shape, data.n_outputs)
     if getattr(trainer, "needs_pairs", False):

@@ -53,7 +53,8 @@ def _cell(values: Sequence[float], metric: str) -> str:
     return _format(v.mean(), v.std(ddof=1) if v.size > 1 else None, metric)
 
 
-def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: one header row, then ``rows`` (cells formatted with ``str``)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -102,7 +103,7 @@ def summary_table(selected: pd.DataFrame, metric: str = "accuracy", benchmark: s
     rows = []
     for (trainer, rule), unit in table.groupby(["trainer", "selection"], sort=False):
         rows.append([trainer, rule, *(_cell(unit[c], metric) for c in columns), str(unit["seed"].nunique())])
-    return _markdown(["trainer", "selection", *columns, "seeds"], rows)
+    return markdown_table(["trainer", "selection", *columns, "seeds"], rows)
 
 
 def per_environment_table(
@@ -125,7 +126,7 @@ def per_environment_table(
         at = rows[rows["env"] == env]
         cells = [_cell(at.loc[at["trainer"] == t].groupby("seed")["value"].mean(), metric) for t in trainers]
         body.append([env, descriptions.get(env, "") or "", *cells])
-    return _markdown(["test environment", "description", *trainers], body)
+    return markdown_table(["test environment", "description", *trainers], body)
 
 
 def severity_table(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | None = None) -> pd.DataFrame:
@@ -164,7 +165,7 @@ def _severity_markdown(table: pd.DataFrame, metric: str) -> str:
         ]
         for r in table.itertuples(index=False)
     ]
-    return _markdown(["selection", "trainer", "shift", "level", "test environment", metric, "seeds"], rows)
+    return markdown_table(["selection", "trainer", "shift", "level", "test environment", metric, "seeds"], rows)
 
 
 def _atomic(path: Path, write) -> Path:

@@ -16,7 +16,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -54,15 +54,16 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def rows_to_csv(rows: list[dict]) -> str:
+def rows_to_csv(rows: list[dict], fields: Sequence[str] = FIELDS) -> str:
+    """CSV text of ``rows`` with the columns ``fields`` (the tidy result columns by default), header first."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        missing = [k for k in FIELDS if k not in row]
+        missing = [k for k in fields if k not in row]
         if missing:
             raise StoreError(f"result row {row} lacks column(s) {missing}")
-        writer.writerow({k: row[k] for k in FIELDS})
+        writer.writerow({k: row[k] for k in fields})
     return buffer.getvalue()
 
 

@@ -1,4 +1,5 @@
-"""Learners trained on several environments: ERM and the invariant-learning methods built on :class:`Trainer`.
+"""Learners trained on several environments: ERM, the invariant-learning methods and causal representation learners
+(the iVAE) built on :class:`Trainer`.
 
 Every trainer has its hyper-parameters in ``__init__`` and its defaults plus random-search ranges in
 ``conf/trainer/<name>.yaml``; it implements ``update(batches)`` and inherits ``fit``, ``predict``, ``save`` and
@@ -6,6 +7,7 @@ Every trainer has its hyper-parameters in ``__init__`` and its defaults plus ran
 """
 
 from causalphys.trainers.base import Trainer
+from causalphys.trainers.content_style import ContentStyle
 from causalphys.trainers.coral import CORAL
 from causalphys.trainers.erm import ERM
 from causalphys.trainers.errors import CheckpointError, DataError, DataTypeError, NetError, NotFittedError
@@ -13,6 +15,7 @@ from causalphys.trainers.fishr import Fishr
 from causalphys.trainers.groupdro import GroupDRO
 from causalphys.trainers.ibirm import IBIRM
 from causalphys.trainers.irm import IRM
+from causalphys.trainers.ivae import IVAE
 from causalphys.trainers.mmd import MMD
 from causalphys.trainers.vrex import VREx
 
@@ -21,8 +24,10 @@ __all__ = [
     "ERM",
     "IBIRM",
     "IRM",
+    "IVAE",
     "MMD",
     "CheckpointError",
+    "ContentStyle",
     "DataError",
     "DataTypeError",
     "Fishr",

@@ -99,3 +99,17 @@ def test_a_pair_learner_gets_the_benchmarks_reimaged_pairs():
     assert no_pairs.pairs == {}
     with pytest.raises(ParameterError, match="made none"):
         evaluate_run(no_pairs, learner, make_net, run="r", trainer_name="content_style", seed=0)
+
+
+def test_a_representation_learner_is_not_scored_as_a_predictor():
+    from causalphys.trainers import IVAE
+
+    with pytest.raises(ParameterError, match="learns a representation"):
+        evaluate_run(
+            tiny_benchmark().load(0),
+            IVAE(steps=1, progress=False),
+            net_factory(MLP),
+            run="r",
+            trainer_name="ivae",
+            seed=0,
+        )
