@@ -240,28 +240,32 @@ class ScannerShiftBenchmark(Benchmark):
         """``n_pairs`` fresh units of training environment ``env``, each re-imaged by both of the lab's scanners in
         a new session (:func:`~causalphys.microscopy.reimage.reimage`: the specimen kept, the session's noise
         redrawn): ``[x | do(scanner := s0), x | do(scanner := s1)]``."""
-        scm = envs[env]
-        pair = [float(self.scanners.index(s)) for s in self.labs[env]["scanners"]]
-        views = [[], []]
-        for k, start in enumerate(range(0, self.n_pairs, self.chunk)):
-            size = min(self.chunk, self.n_pairs - start)
-            batch = scm.sample(size, seed=derive_seed(seed, "pairs", env, k), return_noise=True)
-            for j, (view, scanner) in enumerate(zip(views, pair)):
-                session = derive_seed(seed, "pairs", env, k, "session", j)
-                view.append(standardize_images(reimage(scm, batch, {"scanner": scanner}, session)["image"]))
-        return [torch.cat(v) for v in views]
+
+        def view(scm, batch, scanner, k, j):
+            return reimage(scm, batch, {"scanner": scanner}, derive_seed(seed, "pairs", env, k, "session", j))
+
+        return self._scanner_views(envs, env, seed, self.n_pairs, "pairs", view)
 
     def counterfactual_views(self, envs: Environments, env: str, seed: int) -> list[torch.Tensor]:
         """``n_counterfactual`` fresh units of training environment ``env``, each imaged by both of the lab's
         scanners: ``[x | do(scanner := s0), x | do(scanner := s1)]``, every other noise term the unit's own."""
+
+        def view(scm, batch, scanner, k, j):
+            return scm.counterfactual(batch, {"scanner": scanner})
+
+        return self._scanner_views(envs, env, seed, self.n_counterfactual, "counterfactual", view)
+
+    def _scanner_views(self, envs: Environments, env: str, seed: int, n: int, stream: str, view) -> list[torch.Tensor]:
+        """``n`` fresh units of ``env`` (chunk ``k`` drawn with ``derive_seed(seed, stream, env, k)``), each seen by
+        the lab's scanner ``j`` through ``view(scm, batch, scanner, k, j)``; standardised images per scanner."""
         scm = envs[env]
         pair = [float(self.scanners.index(s)) for s in self.labs[env]["scanners"]]
         views = [[], []]
-        for k, start in enumerate(range(0, self.n_counterfactual, self.chunk)):
-            size = min(self.chunk, self.n_counterfactual - start)
-            batch = scm.sample(size, seed=derive_seed(seed, "counterfactual", env, k), return_noise=True)
-            for view, scanner in zip(views, pair):
-                view.append(standardize_images(scm.counterfactual(batch, {"scanner": scanner})["image"]))
+        for k, start in enumerate(range(0, n, self.chunk)):
+            size = min(self.chunk, n - start)
+            batch = scm.sample(size, seed=derive_seed(seed, stream, env, k), return_noise=True)
+            for j, (images, scanner) in enumerate(zip(views, pair)):
+                images.append(standardize_images(view(scm, batch, scanner, k, j)["image"]))
         return [torch.cat(v) for v in views]
 
 

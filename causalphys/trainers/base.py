@@ -260,20 +260,24 @@ class Trainer(abc.ABC):
         if getattr(self, "net_", None) is None:
             raise NotFittedError(f"{type(self).__name__}.{what} needs a net: call fit(net, envs) or load(path, net)")
 
+    def _check_inputs(self, x: object, what: str) -> None:
+        """``x`` must be a floating tensor ``(n, *input_shape_)``; errors start with ``what`` (the method)."""
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise DataTypeError(f"{what}: x must be a floating tensor, got {got}")
+        if tuple(x.shape[1:]) != tuple(self.input_shape_):
+            raise DataError(
+                f"{what}: x has per-sample shape {tuple(x.shape[1:])} but the net was trained on "
+                f"{tuple(self.input_shape_)}"
+            )
+
     def predict(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """The net's outputs ``(n, n_outputs_)`` for ``x`` ``(n, *input_shape_)``: logits or regression values.
 
         Eval mode, no gradients, ``batch_size`` samples at a time on ``device``; returned on ``x``'s device.
         """
         self._check_fitted("predict")
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise DataTypeError(f"predict: x must be a floating tensor, got {got}")
-        if tuple(x.shape[1:]) != tuple(self.input_shape_):
-            raise DataError(
-                f"predict: x has per-sample shape {tuple(x.shape[1:])} but the net was trained on "
-                f"{tuple(self.input_shape_)}"
-            )
+        self._check_inputs(x, "predict")
         net = self.net_
         param = next(net.parameters(), None)
         device = param.device if param is not None else torch.device(self.device)

@@ -144,6 +144,7 @@ class ContentStyle(Trainer):
     def transform(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """The content codes ``net.features(x)`` ``(n, n_features)`` (eval mode, no gradients)."""
         self._check_fitted("transform")
+        self._check_inputs(x, f"{type(self).__name__}.transform")
         net = self.net_
         param = next(net.parameters())
         was_training = net.training

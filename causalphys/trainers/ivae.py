@@ -14,7 +14,6 @@ from causalphys.nets.init import reinitialize
 from causalphys.seeding import derive_seed, make_generator
 from causalphys.trainers import params as check
 from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
-from causalphys.trainers.errors import DataError, DataTypeError
 from causalphys.trainers.schedule import cosine_factor
 
 PRIORS = ("gaussian", "laplace")
@@ -302,14 +301,7 @@ class IVAE(Trainer):
         ``(n, latent_dim)``, for ``x`` ``(n, *input_shape_)`` of any environment (seen in training or not). Eval
         mode, no gradients, ``batch_size`` samples at a time; returned on ``x``'s device."""
         self._check_fitted("encode")
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise DataTypeError(f"{type(self).__name__}.encode: x must be a floating tensor, got {got}")
-        if tuple(x.shape[1:]) != tuple(self.input_shape_):
-            raise DataError(
-                f"{type(self).__name__}.encode: x has per-sample shape {tuple(x.shape[1:])} but the iVAE was "
-                f"trained on {tuple(self.input_shape_)}"
-            )
+        self._check_inputs(x, f"{type(self).__name__}.encode")
         param = next(self.modules_.parameters())
         nets = (self.net_, self.modules_)
         modes = [net.training for net in nets]
