@@ -209,3 +209,17 @@ def test_the_linear_head_shortcut_equals_the_vmap_per_sample_gradients(task, k):
     (d_fast,) = torch.autograd.grad(fast.pow(2).sum(), z, retain_graph=True)
     (d_generic,) = torch.autograd.grad(generic.pow(2).sum(), z)
     assert torch.allclose(d_fast, d_generic, atol=1e-12)
+
+
+def test_the_blockwise_kernel_mean_equals_the_whole_matrix_in_value_and_gradient():
+    from causalphys.trainers.penalties import kernel_mean
+
+    g = torch.Generator().manual_seed(5)
+    za = torch.randn(37, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    zb = torch.randn(23, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    whole = kernel_mean(za, zb)
+    blocks = kernel_mean(za, zb, block_entries=100)  # blocks of 4 rows of za
+    assert blocks.item() == pytest.approx(whole.item(), rel=1e-12)
+    grads_whole = torch.autograd.grad(whole, [za, zb])
+    grads_blocks = torch.autograd.grad(blocks, [za, zb])
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(grads_whole, grads_blocks))
