@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import networkx as nx
 
+from causalphys.errors import GraphError
+
 ROLE_COLOURS = {
     "confounder": "#d62728",
     "sample": "#2ca02c",
@@ -13,8 +15,10 @@ ROLE_COLOURS = {
 }
 
 
-def draw_graph(graph, ax=None, node_size: int = 1600, font_size: int = 9, legend: bool = True):
-    """Draw ``graph`` (a :class:`~causalphys.scm.graph.CausalGraph`) left to right by topological generation.
+def draw_graph(graph, ax=None, node_size: int = 1600, font_size: int = 9, legend: bool = True, pos=None):
+    """Draw ``graph`` (a :class:`~causalphys.scm.graph.CausalGraph`) left to right by topological generation, or
+    at the positions ``pos`` (``{node: (x, y)}`` for every node) — for a layout in which no edge passes through an
+    unrelated node.
 
     Returns the matplotlib axes; nothing is written to disk.
     """
@@ -25,7 +29,12 @@ def draw_graph(graph, ax=None, node_size: int = 1600, font_size: int = 9, legend
     for layer, nodes in enumerate(nx.topological_generations(g)):
         for node in nodes:
             g.nodes[node]["layer"] = layer
-    pos = nx.multipartite_layout(g, subset_key="layer") if len(g) else {}
+    if pos is None:
+        pos = nx.multipartite_layout(g, subset_key="layer") if len(g) else {}
+    else:
+        missing = [n for n in g if n not in pos]
+        if missing:
+            raise GraphError(f"draw: pos has no position for node(s) {missing}")
     if ax is None:
         width = 2.0 + 1.6 * (1 + max((d["layer"] for _, d in g.nodes(data=True)), default=0))
         _, ax = plt.subplots(figsize=(width, 4))

@@ -97,3 +97,18 @@ def test_draw_colours_roles():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_draw_takes_positions_and_names_a_node_without_one():
+    import matplotlib.pyplot as plt
+
+    g = lab_graph()
+    pos = {n: (i, i % 2) for i, n in enumerate(g.nodes)}
+    ax = g.draw(pos=pos)
+    offsets = [tuple(c.get_offsets()[0]) for c in ax.collections[:1]]
+    assert offsets and offsets[0] == pos[g.nodes[0]]
+    first = g.nodes[0]
+    del pos[first]
+    with pytest.raises(cp.GraphError, match=f"no position for node.*{first}"):
+        g.draw(pos=pos)
+    plt.close("all")
