@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from causalphys.errors import ParameterError
 from causalphys.nets.init import reinitialize
+from causalphys.nets.modes import evaluating
 from causalphys.seeding import derive_seed, make_generator
 from causalphys.trainers import checkpoint as ckpt_files
 from causalphys.trainers import params as check
@@ -282,13 +283,8 @@ class Trainer(abc.ABC):
         param = next(net.parameters(), None)
         device = param.device if param is not None else torch.device(self.device)
         dtype = param.dtype if param is not None else x.dtype
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                outs = [net(chunk.to(device, dtype)).to(x.device) for chunk in x.split(batch_size)]
-        finally:
-            net.train(was_training)
+        with evaluating(net):
+            outs = [net(chunk.to(device, dtype)).to(x.device) for chunk in x.split(batch_size)]
         return torch.cat(outs) if outs else x.new_empty((0, self.n_outputs_))
 
     # ------------------------------------------------------------------------------------------------ checkpoints

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from causalphys.errors import ParameterError
+from causalphys.nets.modes import evaluating
 from causalphys.trainers import params as check
 from causalphys.trainers.base import Batch, Trainer
 from causalphys.trainers.errors import DataError, DataTypeError
@@ -147,13 +148,8 @@ class ContentStyle(Trainer):
         self._check_inputs(x, f"{type(self).__name__}.transform")
         net = self.net_
         param = next(net.parameters())
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                out = [net.features(c.to(param.device, param.dtype)).to(x.device) for c in x.split(batch_size)]
-        finally:
-            net.train(was_training)
+        with evaluating(net):
+            out = [net.features(c.to(param.device, param.dtype)).to(x.device) for c in x.split(batch_size)]
         return torch.cat(out)
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from causalphys.errors import ParameterError
 from causalphys.nets.decoder import make_decoder
 from causalphys.nets.init import reinitialize
+from causalphys.nets.modes import evaluating
 from causalphys.seeding import derive_seed, make_generator
 from causalphys.trainers import params as check
 from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
@@ -181,13 +182,8 @@ class IVAE(Trainer):
         if isinstance(width, int) and not isinstance(width, bool):
             return width
         param = next(self.net_.parameters())
-        was_training = self.net_.training
-        self.net_.eval()
-        try:
-            with torch.no_grad():
-                return self.net_.features(torch.zeros(1, *self.input_shape_, device=param.device)).shape[1]
-        finally:
-            self.net_.train(was_training)
+        with evaluating(self.net_):
+            return self.net_.features(torch.zeros(1, *self.input_shape_, device=param.device)).shape[1]
 
     def _build_modules(self, n_features: int, n_envs: int) -> None:
         with torch.random.fork_rng(devices=[]):  # the constructors' default init must not move the global RNG
@@ -303,24 +299,16 @@ class IVAE(Trainer):
         self._check_fitted("encode")
         self._check_inputs(x, f"{type(self).__name__}.encode")
         param = next(self.modules_.parameters())
-        nets = (self.net_, self.modules_)
-        modes = [net.training for net in nets]
-        for net in nets:
-            net.eval()
         means, logvars = [], []
-        try:
-            with torch.no_grad():
-                for chunk in x.split(batch_size):
-                    mu, logvar, offdiag = self._posterior(chunk.to(param.device, param.dtype))
-                    if offdiag is not None:
-                        rows, _ = torch.tril_indices(self.latent_dim, self.latent_dim, -1, device=mu.device)
-                        extra = mu.new_zeros(mu.shape).index_add_(1, rows, offdiag**2)
-                        logvar = torch.log(logvar.exp() + extra)
-                    means.append(mu.to(x.device))
-                    logvars.append(logvar.to(x.device))
-        finally:
-            for net, mode in zip(nets, modes):
-                net.train(mode)
+        with evaluating(self.net_, self.modules_):
+            for chunk in x.split(batch_size):
+                mu, logvar, offdiag = self._posterior(chunk.to(param.device, param.dtype))
+                if offdiag is not None:
+                    rows, _ = torch.tril_indices(self.latent_dim, self.latent_dim, -1, device=mu.device)
+                    extra = mu.new_zeros(mu.shape).index_add_(1, rows, offdiag**2)
+                    logvar = torch.log(logvar.exp() + extra)
+                means.append(mu.to(x.device))
+                logvars.append(logvar.to(x.device))
         if not means:
             empty = x.new_empty((0, self.latent_dim))
             return empty, empty.clone()

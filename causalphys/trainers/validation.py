@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from causalphys.nets.modes import evaluating
 from causalphys.trainers.errors import DataError, DataTypeError, NetError
 
 
@@ -126,10 +127,8 @@ def count_outputs(net: nn.Module, x: torch.Tensor, name: object) -> int:
     ``head`` ``(n, n_outputs)``; raises :class:`NetError` naming the environment otherwise. The net's train/eval
     mode is restored.
     """
-    was_training = net.training
-    net.eval()
     try:
-        with torch.no_grad():
+        with evaluating(net):
             z = net.features(x[:1])
             out = net.head(z)
     except Exception as e:
@@ -137,8 +136,6 @@ def count_outputs(net: nn.Module, x: torch.Tensor, name: object) -> int:
             f"{type(net).__name__} cannot process x of environment {name!r} (per-sample shape "
             f"{tuple(x.shape[1:])}): {e}"
         ) from e
-    finally:
-        net.train(was_training)
     if z.dim() != 2 or out.dim() != 2 or len(z) != 1 or len(out) != 1:
         raise NetError(
             f"{type(net).__name__}.features must return (n, d) and head (n, n_outputs); got "

@@ -32,6 +32,7 @@ from causalphys.evaluation.latents import disentanglement_table
 from causalphys.evaluation.report import markdown_table
 from causalphys.evaluation.store import rows_to_csv, write_text_atomic
 from causalphys.nets import SmallCNN
+from causalphys.nets.modes import evaluating
 from causalphys.run import CONF_DIR
 from causalphys.seeding import derive_seed
 from causalphys.trainers.content_style import ContentStyle
@@ -72,9 +73,8 @@ def latents_sample(bench, n: int, seed: int) -> dict[str, tuple[torch.Tensor, to
 
 
 def features(trainer, x: torch.Tensor) -> torch.Tensor:
-    net = trainer.net_.eval()
-    with torch.no_grad():
-        return torch.cat([net.features(c) for c in x.split(512)])
+    with evaluating(trainer.net_):
+        return torch.cat([trainer.net_.features(c) for c in x.split(512)])
 
 
 def main(argv=None):
