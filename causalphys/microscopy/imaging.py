@@ -18,6 +18,7 @@ from causalphys.errors import ParameterError
 from causalphys.microscopy.phases import PHASES, Phase, column_weights, phase_tables
 from causalphys.microscopy.render import blur_and_scan, cell_window, column_pixels, deposit, inv2
 from causalphys.microscopy.scan import line_displacements, line_time, scan_matrix
+from causalphys.parallel import for_each_chunk
 from causalphys.scm import noise as nz
 from causalphys.scm.mechanism import Mechanism
 
@@ -210,12 +211,14 @@ class ImageFormation(Mechanism):
         weights = weights.unsqueeze(1)
         probe = p["probe_sigma"], p["probe_tail_fraction"], p["probe_tail_width"]
         image = torch.empty((n, height, width), device=device, dtype=dtype)
-        for start in range(0, n, _CHUNK):  # units are independent; a chunk's arrays stay in cache
-            c = slice(start, start + _CHUNK)
+
+        def render(c: slice) -> None:  # units are independent; a chunk's arrays stay in cache
             deposited = deposit(q[c], weights[c], keep[c], (hp, wp))
             blurred = blur_and_scan(deposited, b[c], shift_px[c], *(x[c] for x in probe), rows, cols)
             background = self._background(blocks["background"][c], p["background"][c], b[c], height, width)
             torch.add(blurred, background, out=image[c])
+
+        for_each_chunk(render, n, _CHUNK, device=image.device)
         return image
 
     def _background(self, u: torch.Tensor, level: torch.Tensor, b: torch.Tensor, height: int, width: int):
