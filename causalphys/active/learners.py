@@ -1,0 +1,51 @@
+"""Learners for the experiment loop: refit from scratch on everything measured so far.
+
+A learner answers ``fit(data, seed) -> model``: ``data`` is ``{candidate: (x, y)}`` (one environment per
+experiment, so invariant learners see the experiments as environments) and the model has ``predict(x)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+
+from causalphys.errors import ParameterError
+from causalphys.trainers.base import Trainer
+
+
+class TrainerLearner:
+    """A causalphys trainer on a fresh net each time.
+
+    ``trainer``: ``seed -> Trainer`` (e.g. ``lambda s: cp.trainers.ERM(steps=300, seed=s)``); ``net``:
+    ``(input_shape, n_outputs) -> nn.Module`` (e.g. ``net_factory(SmallCNN, width=16)``); ``n_outputs``: the
+    classes (or regression outputs), fixed up front because an early round may not have seen every class.
+    """
+
+    def __init__(
+        self,
+        trainer: Callable[[int], Trainer],
+        net: Callable[[tuple[int, ...], int], nn.Module],
+        n_outputs: int,
+        name: str = "trainer",
+    ):
+        if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
+            raise ParameterError(f"n_outputs must be a positive integer, got {n_outputs!r}")
+        self.trainer, self.net, self.n_outputs, self.name = trainer, net, n_outputs, name
+
+    def fit(self, data: Mapping[str, tuple[torch.Tensor, torch.Tensor]], seed: int) -> Trainer:
+        if not data:
+            raise ParameterError("TrainerLearner.fit needs measured data; got none")
+        trainer = self.trainer(seed)
+        needed = getattr(trainer, "min_envs", 1)
+        if len(data) < needed:
+            raise ParameterError(
+                f"{type(trainer).__name__} needs at least {needed} environments, but only {list(data)} were "
+                "measured so far: give the strategy a warm-up of that many rounds"
+            )
+        x = next(iter(data.values()))[0]
+        return trainer.fit(self.net(tuple(x.shape[1:]), self.n_outputs), dict(data))
+
+    def __repr__(self) -> str:
+        return f"TrainerLearner({self.name}, n_outputs={self.n_outputs})"

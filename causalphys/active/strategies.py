@@ -1,0 +1,143 @@
+"""Acquisition strategies: which experiment to run next.
+
+A strategy sees the loop's state (what was measured where, the model fitted on it, the instrument) and names the
+next candidate experiment. Randomness comes only from the generator the loop passes in (one per round, derived
+from the run seed), so a rerun — or a resumed run — chooses the same experiments.
+
+- :class:`RandomStrategy`: uniform over the candidates (the baseline).
+- :class:`UncertaintyStrategy`: an ensemble refitted on everything measured so far (members differ by seed)
+  predicts on an unlabelled pool of every candidate; the candidate whose pool the members disagree on most is
+  measured next. Disagreement is the mean over the pool of ``Σ_k Var_m p_m(k | x)`` (the variance across members of
+  the predicted class probabilities, summed over classes; "variation across committee members", Seung et al. 1992,
+  in the form of Beluch et al. 2018), or with ``score="entropy"`` the entropy of the ensemble's mean prediction.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from causalphys.errors import ParameterError
+from causalphys.seeding import derive_seed
+
+SCORES = ("disagreement", "entropy")
+
+
+@dataclass
+class LoopState:
+    """What a strategy may look at: the round (from 0), the candidates, the units measured per candidate so far,
+    the data ``{candidate: (x, y)}``, the model fitted on it (``None`` before the first measurement), and the loop's
+    instrument, learner and run seed."""
+
+    round: int
+    candidates: list[str]
+    counts: dict[str, int]
+    data: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+    model: object | None
+    instrument: object
+    learner: object
+    seed: int
+    extra: dict = field(default_factory=dict)
+
+
+class Strategy(abc.ABC):
+    """Names the next experiment. ``warmup``: the first ``warmup`` rounds go once to each candidate in turn
+    (candidates in the given order), before the strategy's own rule takes over."""
+
+    name = "strategy"
+
+    def __init__(self, warmup: int = 0):
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ParameterError(f"warmup must be a non-negative integer, got {warmup!r}")
+        self.warmup = warmup
+
+    def choose(self, state: LoopState, generator: torch.Generator) -> str:
+        if state.round < self.warmup:
+            return state.candidates[state.round % len(state.candidates)]
+        return self.select(state, generator)
+
+    @abc.abstractmethod
+    def select(self, state: LoopState, generator: torch.Generator) -> str:
+        """The strategy's own rule."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(warmup={self.warmup})"
+
+
+class RandomStrategy(Strategy):
+    """Each round a candidate drawn uniformly at random."""
+
+    name = "random"
+
+    def select(self, state: LoopState, generator: torch.Generator) -> str:
+        return state.candidates[int(torch.randint(len(state.candidates), (1,), generator=generator))]
+
+
+class UncertaintyStrategy(Strategy):
+    """Measure where an ensemble of ``members`` models is least sure (see the module docstring).
+
+    The loop's own model is the first member; the others are refitted on the same data with seeds derived from the
+    round's. ``pool_size`` unlabelled units per candidate are scored (drawn with the instrument's ``pool``).
+    Before anything is measured (and during ``warmup``) candidates are taken in turn. Ties go to the candidate
+    listed first.
+    """
+
+    name = "uncertainty"
+
+    def __init__(self, members: int = 3, pool_size: int = 256, score: str = "disagreement", warmup: int = 1):
+        super().__init__(warmup=warmup)
+        if isinstance(members, bool) or not isinstance(members, int) or members < 2:
+            raise ParameterError(f"members must be an integer >= 2 (an ensemble), got {members!r}")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ParameterError(f"pool_size must be a positive integer, got {pool_size!r}")
+        if score not in SCORES:
+            raise ParameterError(f"unknown uncertainty score {score!r}; scores are {list(SCORES)}")
+        self.members, self.pool_size, self.score = members, pool_size, score
+
+    def select(self, state: LoopState, generator: torch.Generator) -> str:
+        if state.model is None:
+            return state.candidates[state.round % len(state.candidates)]
+        pool = getattr(state.instrument, "pool", None)
+        if pool is None:
+            raise ParameterError(
+                "UncertaintyStrategy needs an instrument with pool(candidate, n, seed) -> unlabelled x "
+                f"(got {type(state.instrument).__name__})"
+            )
+        models = [state.model] + [
+            state.learner.fit(state.data, seed=derive_seed(state.seed, "member", state.round, m))
+            for m in range(1, self.members)
+        ]
+        scores = {}
+        for candidate in state.candidates:
+            x = pool(candidate, self.pool_size, derive_seed(state.seed, "pool", state.round, candidate))
+            probs = torch.stack([_probabilities(model, x) for model in models])  # (members, n, classes)
+            scores[candidate] = float(self.uncertainty(probs))
+        state.extra["scores"] = scores
+        best = max(scores.values())
+        return next(c for c in state.candidates if scores[c] == best)
+
+    def uncertainty(self, probs: torch.Tensor) -> torch.Tensor:
+        """Mean over the pool of the ensemble's uncertainty; ``probs`` ``(members, n, classes)``."""
+        if self.score == "disagreement":
+            return probs.var(0, unbiased=False).sum(-1).mean()
+        mean = probs.mean(0)
+        return -(mean * mean.clamp_min(1e-12).log()).sum(-1).mean()
+
+    def __repr__(self) -> str:
+        return (
+            f"UncertaintyStrategy(members={self.members}, pool_size={self.pool_size}, score={self.score!r}, "
+            f"warmup={self.warmup})"
+        )
+
+
+def _probabilities(model, x: torch.Tensor) -> torch.Tensor:
+    """Class probabilities ``(n, classes)`` of a fitted trainer (anything with ``predict(x) -> logits``; one
+    logit per unit is read as a binary classifier)."""
+    logits = model.predict(x)
+    if logits.dim() == 1 or logits.shape[-1] == 1:
+        p = torch.sigmoid(logits.reshape(-1))
+        return torch.stack([1 - p, p], -1)
+    return torch.softmax(logits, -1)

@@ -1,0 +1,234 @@
+"""The experiment loop: the budget is spent exactly, same seed same rounds, a failing instrument loses no recorded
+round and the loop resumes to the numbers of an uninterrupted run; strategies against hand-made cases."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from causalphys.active.instruments import InstrumentError, SCMInstrument
+from causalphys.active.learners import TrainerLearner
+from causalphys.active.loop import ActiveLoop, ActiveLoopError
+from causalphys.active.strategies import LoopState, RandomStrategy, UncertaintyStrategy
+from causalphys.evaluation.harness import net_factory
+from causalphys.evaluation.store import StoreError
+from causalphys.nets import MLP
+from causalphys.scm import mech
+from causalphys.scm.model import SCM
+from causalphys.seeding import make_generator
+from causalphys.trainers import ERM
+
+
+def toy_instrument(candidate: str, n: int, seed: int):
+    """Two features; the label is x0 > 0; in experiment "shortcut" x1 copies the label, elsewhere it is noise."""
+    g = make_generator(seed)
+    x = torch.randn(n, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    if candidate == "shortcut":
+        x[:, 1] = 2.0 * y - 1.0
+    return x, y
+
+
+def held_out():
+    g = make_generator(123)
+    x = torch.randn(400, 2, generator=g)
+    return x, (x[:, 0] > 0).long()
+
+
+def learner(steps: int = 30) -> TrainerLearner:
+    return TrainerLearner(
+        lambda s: ERM(steps=steps, batch_size=32, lr=0.05, seed=s, progress=False),
+        net_factory(MLP, hidden=(8,)),
+        n_outputs=2,
+        name="erm_mlp",
+    )
+
+
+def evaluate(model) -> dict:
+    x, y = held_out()
+    return {"flipped": {"accuracy": float((model.predict(x).argmax(1) == y).float().mean())}}
+
+
+def make_loop(instrument=toy_instrument, strategy=None, out=None, budget=50, batch=16, seed=0):
+    return ActiveLoop(
+        instrument,
+        strategy or RandomStrategy(),
+        learner(),
+        evaluate,
+        budget=budget,
+        batch_size=batch,
+        candidates=["shortcut", "plain"],
+        seed=seed,
+        out=out,
+    )
+
+
+def test_the_budget_is_spent_exactly():
+    result = make_loop(budget=50, batch=16).run()
+    labelled = sorted({r["labelled"] for r in result.rows})
+    assert labelled == [16, 32, 48, 50]
+    assert sum(result.counts.values()) == 50
+    assert sum(len(y) for _, y in result.data.values()) == 50
+    assert len(result.choices) == 4
+
+
+def test_same_seed_same_rounds_other_seed_other_choices():
+    a, b = make_loop(seed=3, budget=160).run(), make_loop(seed=3, budget=160).run()
+    assert a.choices == b.choices
+    assert [r["value"] for r in a.rows] == [r["value"] for r in b.rows]
+    others = [make_loop(seed=s, budget=160).run().choices for s in range(4, 8)]
+    assert any(c != a.choices for c in others)
+
+
+def test_a_failing_instrument_loses_no_recorded_round_and_the_loop_resumes(tmp_path):
+    calls = []
+
+    def flaky(candidate, n, seed):
+        calls.append(candidate)
+        if len(calls) == 3:
+            raise OSError("the microscope's vacuum tripped")
+        return toy_instrument(candidate, n, seed)
+
+    with pytest.raises(ActiveLoopError, match=r"round 2: the instrument failed measuring '\w+' \(OSError: the micro"):
+        make_loop(instrument=flaky, out=tmp_path).run()
+    with open(tmp_path / "results.csv", newline="") as f:
+        recorded = list(csv.DictReader(f))
+    assert sorted({int(r["round"]) for r in recorded}) == [0, 1]
+    resumed = make_loop(instrument=flaky, out=tmp_path).run()  # the 4th call and on succeed
+    fresh = make_loop().run()
+    assert resumed.choices == fresh.choices
+    assert [round(float(r["value"]), 6) for r in resumed.rows] == [round(r["value"], 6) for r in fresh.rows]
+    assert len(calls) == 3 + 2  # rounds 0 and 1 were not measured again
+
+
+def test_a_folder_of_another_loop_is_refused(tmp_path):
+    make_loop(out=tmp_path, budget=32).run()
+    with pytest.raises(StoreError, match="another experiment loop"):
+        make_loop(out=tmp_path, budget=48).run()
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda c, n, s: (torch.zeros(n - 1, 2), torch.zeros(n - 1)), r"asked for 16 units \(round 0"),
+        (lambda c, n, s: (torch.full((n, 2), float("nan")), torch.zeros(n)), r"non-finite x for unit 0 \(round 0"),
+        (lambda c, n, s: torch.zeros(n, 2), r"must return \(x, y\)"),
+    ],
+)
+def test_bad_measurements_are_named(bad, message):
+    with pytest.raises(InstrumentError, match=message):
+        make_loop(instrument=bad).run()
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(InstrumentError, match="budget must be a positive integer, got 0"):
+        make_loop(budget=0)
+    with pytest.raises(InstrumentError, match="candidate experiments"):
+        ActiveLoop(toy_instrument, RandomStrategy(), learner(), evaluate, budget=10, batch_size=5)
+
+    class Rogue(RandomStrategy):
+        def select(self, state, generator):
+            return "elsewhere"
+
+    with pytest.raises(ActiveLoopError, match="chose unknown experiment 'elsewhere'"):
+        make_loop(strategy=Rogue()).run()
+
+
+class FixedModel:
+    """Predicts p(class 1) = ``p`` for units whose first feature is positive, 0.5 elsewhere."""
+
+    def __init__(self, p: float):
+        self.p = p
+
+    def predict(self, x):
+        logit = torch.logit(torch.tensor(self.p)) * (x[:, 0] > 0).float()
+        return torch.stack([torch.zeros_like(logit), logit], 1)
+
+
+class SeedLearner:
+    def __init__(self):
+        self.seeds = []
+
+    def fit(self, data, seed):
+        self.seeds.append(seed)
+        return FixedModel(0.1 if len(self.seeds) % 2 else 0.9)
+
+
+class PoolInstrument:
+    candidates = ["agreed", "disputed"]
+
+    def pool(self, candidate, n, seed):  # members only differ on units with a positive first feature
+        x = torch.ones(n, 2) if candidate == "disputed" else -torch.ones(n, 2)
+        return x
+
+
+def test_uncertainty_strategy_measures_where_the_ensemble_disagrees():
+    strategy = UncertaintyStrategy(members=2, pool_size=8, warmup=0)
+    learner_ = SeedLearner()
+    state = LoopState(
+        1, ["agreed", "disputed"], {}, {"agreed": (None, None)}, FixedModel(0.9), PoolInstrument(), learner_, 0
+    )
+    assert strategy.choose(state, make_generator(0)) == "disputed"
+    assert state.extra["scores"]["agreed"] == pytest.approx(0.0)
+    assert state.extra["scores"]["disputed"] == pytest.approx(2 * 0.4**2)  # variance 0.16 per class, 2 classes
+    # the entropy of the mean prediction is total uncertainty, not disagreement: where both members say 0.5 it is
+    # highest (the next member the learner fits says 0.9, like the loop's model, on the "disputed" pool)
+    entropy = UncertaintyStrategy(members=2, pool_size=8, score="entropy", warmup=0)
+    assert entropy.choose(state, make_generator(0)) == "agreed"
+    assert state.extra["scores"]["agreed"] == pytest.approx(torch.log(torch.tensor(2.0)).item())
+
+
+def test_uncertainty_strategy_warms_up_in_turn_and_needs_a_pool():
+    strategy = UncertaintyStrategy(members=2, warmup=2)
+    state = LoopState(0, ["a", "b", "c"], {}, {}, None, object(), SeedLearner(), 0)
+    assert [strategy.choose(LoopState(r, ["a", "b", "c"], {}, {}, None, object(), None, 0), None) for r in (0, 1)] == [
+        "a",
+        "b",
+    ]
+    state.round, state.model = 2, FixedModel(0.9)
+    with pytest.raises(ValueError, match="needs an instrument with pool"):
+        strategy.choose(state, make_generator(0))
+    with pytest.raises(ValueError, match="unknown uncertainty score 'bald'"):
+        UncertaintyStrategy(score="bald")
+    with pytest.raises(ValueError, match="members must be an integer >= 2"):
+        UncertaintyStrategy(members=1)
+
+
+def test_random_strategy_draws_every_candidate_from_the_generator():
+    strategy = RandomStrategy()
+    state = LoopState(0, ["a", "b", "c"], {}, {}, None, None, None, 0)
+    draws = [strategy.choose(state, make_generator(s)) for s in range(60)]
+    assert set(draws) == {"a", "b", "c"}
+    assert draws == [strategy.choose(state, make_generator(s)) for s in range(60)]
+
+
+def test_scm_instrument_measures_environments_and_names_unknown_ones():
+    scm = SCM([("x", "y")], {"x": mech.Normal(0.0, 1.0), "y": mech.Function(lambda x: (x > 0).float())})
+    instrument = SCMInstrument({"obs": scm, "high": scm.do(x=2.0)}, x="x", y="y", transform=lambda v: v.unsqueeze(1))
+    x, y = instrument.measure("high", 10, seed=0)
+    assert x.shape == (10, 1) and torch.equal(x, torch.full((10, 1), 2.0))
+    assert instrument.pool("obs", 7, seed=0).shape == (7, 1)
+    assert not torch.equal(instrument.pool("obs", 7, seed=0), instrument.measure("obs", 7, seed=0)[0])
+    with pytest.raises(InstrumentError, match="unknown experiment 'low'"):
+        instrument.measure("low", 3, seed=0)
+    with pytest.raises(InstrumentError, match=r"has no node\(s\) \['label'\]"):
+        SCMInstrument({"obs": scm}, x="x")
+
+
+class ToyInstrument:
+    candidates = ["shortcut", "plain"]
+
+    def measure(self, candidate, n, seed):
+        return toy_instrument(candidate, n, seed)
+
+    def pool(self, candidate, n, seed):
+        return toy_instrument(candidate, n, seed + 1)[0]
+
+
+def test_uncertainty_loop_end_to_end_with_a_trainer():
+    strategy = UncertaintyStrategy(members=2, pool_size=64)
+    result = make_loop(instrument=ToyInstrument(), strategy=strategy, budget=64, batch=16).run()
+    assert result.choices[0] == "shortcut"  # the warm-up round
+    assert len(result.choices) == 4 and 0.0 <= result.rows[-1]["value"] <= 1.0
