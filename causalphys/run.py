@@ -152,6 +152,8 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
         log.info("%s: already done, skipped (%s)", run_id, folder.results)
         return folder.results
     parts = build(cfg)
+    if cfg.get("active") is not None:
+        return _run_active(cfg, parts, folder, run_id, trainer_name, started)
     trainer, benchmark = parts["trainer"], parts["benchmark"]
     if trainer.checkpoint_every and trainer.checkpoint_dir is None:
         trainer.checkpoint_dir = str(Path(run_dir) / "checkpoints")
@@ -197,6 +199,71 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
         Path(run_dir).parent,
         sum(val) / max(len(val), 1),
         " ".join(f"{e}={v:.3f}" for e, v in test.items()),
+    )
+    return folder.results
+
+
+def _run_active(cfg: DictConfig, parts: dict, folder: RunFolder, run_id: str, trainer_name: str, started: float):
+    """An experiment loop (``active=NAME``, conf/active/): the trainer, net and benchmark of the run, the strategy,
+    budget and candidate experiments of ``cfg.active``. Rounds are recorded in ``<run_dir>/active/`` as they finish
+    (an interrupted run resumes from its last round); ``results.csv`` — the run's tidy rows plus ``round``,
+    ``labelled`` and ``candidate`` — is written at the end, as for every run."""
+    from causalphys.active.loop import ACTIVE_FIELDS
+    from causalphys.active.study import benchmark_loop
+
+    active = OmegaConf.to_container(cfg.active, resolve=True)
+    unknown = sorted(set(active) - {"strategy", "candidates", "budget", "batch_size", "evaluate_on", "n_eval"})
+    if unknown:
+        raise ParameterError(
+            f"active: unknown key(s) {unknown}; allowed: strategy, candidates, budget, batch_size, evaluate_on, n_eval"
+        )
+    strategy = _instantiate(active["strategy"], "active.strategy")
+    trainer = parts["trainer"]
+    params = trainer.get_params()
+
+    def fresh(seed: int):
+        return type(trainer)(**{**params, "seed": seed, "progress": False})
+
+    loop = benchmark_loop(
+        parts["benchmark"],
+        active["candidates"],
+        strategy,
+        fresh,
+        parts["make_net"],
+        budget=active["budget"],
+        batch_size=active["batch_size"],
+        seed=cfg.seed,
+        evaluate_on=active.get("evaluate_on"),
+        n_eval=active.get("n_eval", 1000),
+        out=folder.path / "active",
+        run=run_id,
+        progress=bool(cfg.progress),
+    )
+    result = loop.run()
+    rows = [{**r, "trainer": strategy.name} for r in result.rows]
+    meta = {
+        "run": run_id,
+        "kind": "active",
+        "benchmark": parts["benchmark"].name,
+        "trainer": trainer_name,
+        "strategy": strategy.name,
+        "seed": cfg.seed,
+        "choices": result.choices,
+        "counts": result.counts,
+        "seconds": time.perf_counter() - started,
+        "threads": torch.get_num_threads(),
+        "config": semantic_config(cfg),
+    }
+    folder.write(meta, rows, ACTIVE_FIELDS)
+    last = {r["env"]: r["value"] for r in rows if int(r["round"]) == len(result.choices) - 1}
+    log.info(
+        "%s: %s spent %d labels in %d rounds (%s); last round %s",
+        run_id,
+        strategy.name,
+        sum(result.counts.values()),
+        len(result.choices),
+        ", ".join(f"{c} {n}" for c, n in result.counts.items()),
+        " ".join(f"{e}={float(v):.3f}" for e, v in last.items()),
     )
     return folder.results
 

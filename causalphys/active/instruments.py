@@ -27,7 +27,8 @@ class SCMInstrument:
     """Measure with the environments of a structural causal model: ``{candidate: SCM}`` (e.g.
     ``Environments(scm, {"corrected": {"scanner": 0.0}, ...})``).
 
-    ``measure`` draws ``n`` units of the candidate's SCM with ``seed`` and returns ``(transform(x_node), y_node)``;
+    ``measure`` draws ``n`` units of the candidate's SCM with ``seed`` and returns ``(transform(x_node), y_node)``
+    (class labels as ``long`` with ``classification=True``, the default);
     ``pool`` draws unlabelled units from an independent stream of the same SCM (``seed`` offset by one, so that a
     pool never holds the units that are later measured with the same seed).
     """
@@ -38,11 +39,12 @@ class SCMInstrument:
         x: str = "image",
         y: str = "label",
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        classification: bool = True,
     ):
         if not environments:
             raise InstrumentError("SCMInstrument needs at least one environment (candidate experiment)")
         self.environments = dict(environments)
-        self.x, self.y, self.transform = x, y, transform
+        self.x, self.y, self.transform, self.classification = x, y, transform, classification
         for name, scm in self.environments.items():
             missing = [node for node in (x, y) if node not in scm.graph]
             if missing:
@@ -60,7 +62,12 @@ class SCMInstrument:
     def measure(self, candidate: str, n: int, seed: int) -> Measurement:
         batch = self._scm(candidate).sample(n, seed=seed, nodes=[self.x, self.y])
         x = batch[self.x] if self.transform is None else self.transform(batch[self.x])
-        return x, batch[self.y]
+        y = batch[self.y]
+        if self.classification:
+            if bool((y != y.round()).any()):
+                raise InstrumentError(f"node {self.y!r} of experiment {candidate!r} holds non-integer class labels")
+            y = y.long()
+        return x, y
 
     def pool(self, candidate: str, n: int, seed: int) -> torch.Tensor:
         batch = self._scm(candidate).sample(n, seed=seed + 1, nodes=[self.x])

@@ -95,10 +95,11 @@ class RunFolder:
             )
         return True
 
-    def write(self, meta: Mapping, rows: list[dict]) -> None:
-        """``run.json`` then ``results.csv``, each atomically: the run counts as finished only after both."""
+    def write(self, meta: Mapping, rows: list[dict], fields: Sequence[str] = FIELDS) -> None:
+        """``run.json`` then ``results.csv`` (columns ``fields``), each atomically: the run counts as finished only
+        after both."""
         write_text_atomic(self.path / META, json.dumps({**meta, "hash": self.hash}, indent=2, default=str) + "\n")
-        write_text_atomic(self.results, rows_to_csv(rows))
+        write_text_atomic(self.results, rows_to_csv(rows, fields))
 
 
 def _plain(data: BenchmarkData) -> dict:

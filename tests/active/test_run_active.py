@@ -1,0 +1,49 @@
+"""`causalphys active=...`: an experiment loop through the same entry point, recorded like any run."""
+
+import csv
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from causalphys.errors import ParameterError
+from causalphys.run import CONF_DIR, run
+
+TINY = [
+    "active=scanner_budget",
+    "active.budget=40",
+    "active.batch_size=16",
+    "active.n_eval=24",
+    "benchmark.image_size=32",
+    "steps=3",
+    "progress=false",
+]
+
+
+def _compose(overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("strategy", ["random", "uncertainty"])
+def test_an_active_run_spends_its_budget_and_is_skipped_when_rerun(strategy, tmp_path):
+    pool = ["active.strategy.pool_size=8"] if strategy == "uncertainty" else []
+    cfg = _compose([*TINY, f"active/strategy={strategy}", *pool])
+    results = run(cfg, tmp_path, "r", "erm")
+    with open(results) as f:
+        rows = list(csv.DictReader(f))
+    assert {r["trainer"] for r in rows} == {strategy}
+    assert sorted({int(r["labelled"]) for r in rows}) == [16, 32, 40]
+    assert {r["env"] for r in rows} == {"heldout_scanners", "test"}
+    meta = json.loads((tmp_path / "run.json").read_text())
+    assert meta["kind"] == "active" and sum(meta["counts"].values()) == 40 and len(meta["choices"]) == 3
+    assert set(meta["choices"]) <= {"lab_a", "lab_b", "corrected_only", "low_dose_only"}
+    mtime = results.stat().st_mtime_ns
+    assert run(cfg, tmp_path, "r", "erm") == results and results.stat().st_mtime_ns == mtime
+
+
+def test_active_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ParameterError, match="active.evaluate_on: unknown test environment"):
+        run(_compose([*TINY, "active.evaluate_on=[nowhere]"]), tmp_path / "a", "r", "erm")
+    with pytest.raises(ParameterError, match=r"active: unknown key\(s\) \['budjet'\]"):
+        run(_compose([*TINY, "+active.budjet=3"]), tmp_path / "b", "r", "erm")
