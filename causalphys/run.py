@@ -241,18 +241,23 @@ def _run_active(cfg: DictConfig, parts: dict, folder: RunFolder, run_id: str, tr
     )
     result = loop.run()
     rows = [{**r, "trainer": strategy.name} for r in result.rows]
+    semantic = semantic_config(cfg)
     meta = {
         "run": run_id,
         "kind": "active",
+        "group": config_hash({k: v for k, v in semantic.items() if k != "seed"}),
         "benchmark": parts["benchmark"].name,
         "trainer": trainer_name,
         "strategy": strategy.name,
+        "task": "classification",
         "seed": cfg.seed,
+        "hparams_seed": cfg.hparams_seed,
+        "holdout": None,
         "choices": result.choices,
         "counts": result.counts,
         "seconds": time.perf_counter() - started,
         "threads": torch.get_num_threads(),
-        "config": semantic_config(cfg),
+        "config": semantic,
     }
     folder.write(meta, rows, ACTIVE_FIELDS)
     last = {r["env"]: r["value"] for r in rows if int(r["round"]) == len(result.choices) - 1}

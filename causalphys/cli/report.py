@@ -10,8 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from causalphys.active.report import write_active_report
 from causalphys.errors import CausalPhysError
 from causalphys.evaluation.report import write_report
+from causalphys.evaluation.sweep import SweepError, load_sweep
 
 
 def parser() -> argparse.ArgumentParser:
@@ -21,6 +23,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--metric", default=None, help="metric of the tables (default: accuracy, or rmse for regression benchmarks)"
     )
+    p.add_argument(
+        "--target", type=float, default=None, help="experiment loops: report the labels each strategy needs to reach it"
+    )
+    p.add_argument("--env", default=None, help="experiment loops: the environment --target is read on")
     return p
 
 
@@ -29,7 +35,15 @@ def main(argv=None) -> dict[str, Path]:
     p = parser()
     args = p.parse_args(argv)
     try:
-        written = write_report(args.sweep_dir, out_dir=args.out, metric=args.metric)
+        sweep = load_sweep(args.sweep_dir)
+        if "kind" in sweep.runs.columns and (sweep.runs["kind"] == "active").any():
+            if not (sweep.runs["kind"] == "active").all():
+                raise SweepError(
+                    f"{args.sweep_dir} mixes experiment loops (active=...) with training runs: report them apart"
+                )
+            written = write_active_report(sweep, args.out, args.target, args.env, args.metric or "accuracy")
+        else:
+            written = write_report(args.sweep_dir, out_dir=args.out, metric=args.metric)
     except CausalPhysError as err:
         p.exit(1, f"{p.prog}: error: {err}\n")
     print(written["report"].read_text(), end="")

@@ -168,7 +168,7 @@ def _severity_markdown(table: pd.DataFrame, metric: str) -> str:
     return markdown_table(["selection", "trainer", "shift", "level", "test environment", metric, "seeds"], rows)
 
 
-def _atomic(path: Path, write) -> Path:
+def write_file_atomic(path: Path, write) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place (``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,7 +217,7 @@ def plot_severity(selected: pd.DataFrame, path, metric: str = "accuracy", benchm
             ax.grid(alpha=0.3)
         axes[i][0].set_ylabel(f"{metric} (%)" if metric == "accuracy" else metric)
     axes[0][0].legend(fontsize="small")
-    return _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    return write_file_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
 
 def _default_metric(sweep: Sweep, benchmark: str) -> str:
@@ -301,6 +301,6 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
     lines += ["", "## Selection notes", "", *([f"- {n}" for n in notes] or ["- none"])]
     lines += ["", "## Unfinished runs", "", *([f"- {u}" for u in sweep.unfinished] or ["- none"]), ""]
     text = "\n".join(lines)
-    written["results"] = _atomic(out / "results_selected.csv", lambda tmp: selected.to_csv(tmp, index=False))
-    written["report"] = _atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))
+    written["results"] = write_file_atomic(out / "results_selected.csv", lambda tmp: selected.to_csv(tmp, index=False))
+    written["report"] = write_file_atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))
     return written

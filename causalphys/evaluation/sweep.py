@@ -19,6 +19,9 @@ from causalphys.errors import CausalPhysError
 RESULT_COLUMNS = ("run", "trainer", "env", "split", "metric", "value", "selection")
 """The columns of a run's ``results.csv`` (and of every tidy results table)."""
 
+ACTIVE_COLUMNS = ("round", "labelled", "candidate")
+"""The extra columns of an experiment loop's rows (``causalphys active=...``): kept when present."""
+
 JOINED_COLUMNS = ("seed", "hparams_seed", "group", "holdout", "benchmark")
 """The ``run.json`` fields joined onto every result row by :func:`load_sweep`."""
 
@@ -85,7 +88,7 @@ def _read_results(path: Path, run: str) -> pd.DataFrame:
     if others:
         raise SweepError(f"{path} holds rows of run(s) {others}, but its run.json names the run {run!r}")
     rows["value"] = pd.to_numeric(rows["value"], errors="coerce")
-    return rows[list(RESULT_COLUMNS)]
+    return rows[[*RESULT_COLUMNS, *(c for c in ACTIVE_COLUMNS if c in rows.columns)]]
 
 
 def _run_record(meta: dict, run_dir: Path) -> dict:

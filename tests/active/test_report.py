@@ -1,0 +1,62 @@
+"""`causalphys report` on a sweep of experiment loops: learning curves, labels to a target, refusal to mix."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from causalphys.active.loop import ACTIVE_FIELDS
+from causalphys.cli.report import main as report_main
+from causalphys.evaluation.store import rows_to_csv
+
+
+def _write_run(root, strategy, seed, values, kind="active"):
+    run = f"strategy={strategy},seed={seed}"
+    folder = root / run
+    folder.mkdir(parents=True)
+    meta = {"run": run, "kind": kind, "group": strategy, "benchmark": "b", "trainer": "erm", "task": "classification"}
+    (folder / "run.json").write_text(json.dumps({**meta, "strategy": strategy, "seed": seed}))
+    rows = [
+        {
+            "run": run,
+            "trainer": strategy,
+            "env": "heldout",
+            "split": "test",
+            "metric": "accuracy",
+            "value": v,
+            "selection": "final-step",
+            "round": r,
+            "labelled": 100 * (r + 1),
+            "candidate": "a",
+        }
+        for r, v in enumerate(values)
+    ]
+    (folder / "results.csv").write_text(rows_to_csv(rows, ACTIVE_FIELDS))
+
+
+def test_curves_and_labels_to_target(tmp_path, capsys):
+    _write_run(tmp_path, "random", 0, [0.50, 0.55, 0.60, 0.70])
+    _write_run(tmp_path, "random", 1, [0.50, 0.52, 0.58, 0.62])  # never reaches 0.65
+    _write_run(tmp_path, "uncertainty", 0, [0.50, 0.66, 0.70, 0.72])
+    _write_run(tmp_path, "uncertainty", 1, [0.55, 0.64, 0.69, 0.71])
+    written = report_main([str(tmp_path), "--target", "0.65"])
+    text = capsys.readouterr().out
+    assert "| 200 | 0.535 ± 0.021 | 0.650 ± 0.014 |" in text
+    # random: one run reached 0.65, at 400 labels; uncertainty: 200 and 300 -> 250, 0.62 of random's 400
+    assert "| random | 400 | 1/2 |  |" in text
+    assert "| uncertainty | 250 ± 71 | 2/2 | 0.62 |" in text
+    curves = pd.read_csv(written["curves"])
+    assert set(curves["strategy"]) == {"random", "uncertainty"} and curves["runs"].max() == 2
+    assert written["plot"].stat().st_size > 0
+
+
+def test_a_sweep_mixing_loops_and_training_runs_is_refused(tmp_path):
+    _write_run(tmp_path, "random", 0, [0.5])
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    meta = {"run": "plain", "group": "g", "benchmark": "b", "trainer": "erm", "seed": 0, "task": "classification"}
+    (folder / "run.json").write_text(json.dumps(meta))
+    row = {"run": "plain", "trainer": "erm", "env": "test", "split": "test", "metric": "accuracy", "value": 0.5}
+    (folder / "results.csv").write_text(rows_to_csv([{**row, "selection": "final-step"}]))
+    with pytest.raises(SystemExit):
+        report_main([str(tmp_path)])
