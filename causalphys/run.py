@@ -55,7 +55,9 @@ NON_SEMANTIC = (
 
 
 def _run_id(override_dirname: str) -> str:
-    return override_dirname or "defaults"
+    """The run's folder name: its overrides (``trainer=irm,seed=0``), with the ``/`` of a nested config group
+    (``active/strategy=random``) written as ``.`` so that every run stays one folder below the sweep."""
+    return override_dirname.replace("/", ".") or "defaults"
 
 
 OmegaConf.register_new_resolver("run_id", _run_id, replace=True)

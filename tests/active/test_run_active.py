@@ -47,3 +47,10 @@ def test_active_config_errors_name_the_key(tmp_path):
         run(_compose([*TINY, "active.evaluate_on=[nowhere]"]), tmp_path / "a", "r", "erm")
     with pytest.raises(ParameterError, match=r"active: unknown key\(s\) \['budjet'\]"):
         run(_compose([*TINY, "+active.budjet=3"]), tmp_path / "b", "r", "erm")
+
+
+def test_a_nested_group_override_names_one_folder():
+    from causalphys.run import _run_id
+
+    assert _run_id("active.budget=10,active/strategy=random,seed=0") == "active.budget=10,active.strategy=random,seed=0"
+    assert _run_id("") == "defaults"
