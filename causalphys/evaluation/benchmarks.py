@@ -25,6 +25,9 @@ from causalphys.scm.environments import Environments
 from causalphys.seeding import derive_seed
 
 Progress = Callable[[str, int, int], None]
+SPECIMEN_OPTIONS = ("lattice_constants", "lattice_spread", "strain_std", "rotation", "vacancy_fraction", "background")
+"""The options of :func:`~causalphys.microscopy.lab.confounded_lab` that describe the specimens (not the labs or the
+instruments); ``ScannerShiftBenchmark(specimen={...})`` sets them."""
 
 
 def _positive_int(value, key: str) -> int:
@@ -48,6 +51,9 @@ class ScannerShiftBenchmark(Benchmark):
     lab's scanners (``do(scanner := s)`` with every other noise kept) for counterfactual selection; ``n_pairs``
     (default 0: none) further units per training lab are re-imaged by both scanners in new sessions
     (:func:`~causalphys.microscopy.reimage.reimage`) as training pairs for content learners.
+    ``specimen``: options of the specimens' distribution passed on to
+    :func:`~causalphys.microscopy.lab.confounded_lab` (keys in :data:`SPECIMEN_OPTIONS`, e.g.
+    ``{"lattice_spread": 0.0, "strain_std": 0.02, "rotation": [-0.02, 0.02]}``; default: none, the SCM's defaults).
     Images are standardised per image; labels are ``long``.
     """
 
@@ -68,6 +74,7 @@ class ScannerShiftBenchmark(Benchmark):
         n_counterfactual: int = 1000,
         n_pairs: int = 0,
         chunk: int = 1000,
+        specimen: Mapping[str, object] | None = None,
         name: str = "scanner_shift",
     ):
         self.labs = {str(k): dict(v) for k, v in labs.items()}
@@ -88,6 +95,7 @@ class ScannerShiftBenchmark(Benchmark):
         self.n_counterfactual = n_counterfactual
         self.n_pairs = n_pairs
         self.chunk = chunk
+        self.specimen = dict(specimen or {})
         self.name = name
 
     # -- validation and the shift context ------------------------------------------------------------------------
@@ -120,6 +128,9 @@ class ScannerShiftBenchmark(Benchmark):
                 raise ParameterError(
                     f"benchmark.labs.{lab}.scanners: unknown scanner(s) {bad}; configured: {list(self.scanners)}"
                 )
+        unknown = sorted(set(self.specimen) - set(SPECIMEN_OPTIONS))
+        if unknown:
+            raise ParameterError(f"benchmark.specimen: unknown key(s) {unknown}; allowed: {list(SPECIMEN_OPTIONS)}")
         if "train" not in roles.values():
             raise ParameterError("benchmark.labs needs at least one lab with role 'train'")
         pairs = {tuple(self.labs[k]["scanners"]) for k, r in roles.items() if r == "train"}
@@ -165,7 +176,16 @@ class ScannerShiftBenchmark(Benchmark):
             task=self.lab_task,
             label_noise=self.label_noise,
             image_shape=(self.image_size, self.image_size),
+            **self._specimen_options(),
         )
+
+    def _specimen_options(self) -> dict[str, object]:
+        options = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in self.specimen.items()}
+        try:
+            confounded_lab(list(self.presets), self._lab_objects, task=self.lab_task, **options)
+        except ParameterError as err:
+            raise ParameterError(f"benchmark.specimen: {err}") from err
+        return options
 
     def preset(self, name: str) -> ScannerPreset:
         if name not in self._presets:

@@ -9,7 +9,9 @@ def fft_peak(image: torch.Tensor, guess: tuple[float, float], radius: float = 0.
     """The position ``(k_x, k_y)`` in cycles per pixel of the strongest Fourier peak within ``radius`` of ``guess``.
 
     ``image`` ``(H, W)``; a Hann window suppresses edge leakage, zero padding by ``upsample`` and a parabolic fit
-    through the three samples around the maximum refine the position to a small fraction of ``1 / (upsample · N)``.
+    through the three samples around the maximum refine the position to a small fraction of ``1 / (upsample · N)``
+    (along an axis where the maximum is not a local one — on the rim of the disc — the sample itself is returned, so
+    the answer always lies within half a sample of the disc).
     """
     image = image.to(torch.float64)
     h, w = image.shape
@@ -28,7 +30,9 @@ def fft_peak(image: torch.Tensor, guess: tuple[float, float], radius: float = 0.
     def refine(values: torch.Tensor) -> float:
         left, centre, right = (float(v) for v in values)
         denom = left - 2 * centre + right
-        return 0.0 if denom == 0 else 0.5 * (left - right) / denom
+        if centre < left or centre < right or denom >= 0:  # the maximum sits on the rim of the search disc, on
+            return 0.0  # the slope of a peak outside it: no vertex to refine to (it would land far away)
+        return 0.5 * (left - right) / denom
 
     dy = refine(power[[(iy - 1) % hp, iy, (iy + 1) % hp], ix])
     dx = refine(power[iy, [(ix - 1) % wp, ix, (ix + 1) % wp]])

@@ -89,6 +89,7 @@ def confounded_lab(
     vacancy_fraction: tuple[float, float] = (0.0, 0.02),
     defect_fraction: tuple[float, float] = (0.08, 0.15),
     designed_strain: float = 0.015,
+    rotation: tuple[float, float] = (0.0, 2 * math.pi),
     background: tuple[float, float] = (0.002, 0.02),
     exact_poisson_below: float = 10.0,
 ) -> SCM:
@@ -100,7 +101,10 @@ def confounded_lab(
     ``task="strain"``: label = designated strained film (``strain_xx`` centred on ``designed_strain`` instead of 0,
     realised with probability ``1 - label_noise``), the regression target is the node ``strain_xx``.
     Each phase has its own lattice constant (SrTiO3 3.905 Å, MoS2 3.16 Å by default), varied by
-    ``± lattice_spread``.
+    ``± lattice_spread``; each strain component is ``N(0, strain_std²)``. The crystal's in-plane rotation is
+    ``U(rotation[0], rotation[1])`` rad: any orientation by default; a narrow range is a specimen aligned to the scan
+    (a film imaged with the scan along its interface), which is what makes the strain components, not only their
+    invariants, identifiable (a 90° turn of the square lattice swaps ``strain_xx`` and ``strain_yy``).
     """
     if task not in TASKS:
         raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
@@ -136,6 +140,12 @@ def confounded_lab(
             f"lattice_constants must give one positive value (Å) per phase, got {list(lattice_constants)}, and "
             f"lattice_spread must lie in [0, 1), got {lattice_spread}"
         )
+
+    low_r, high_r = (float(r) for r in rotation)
+    if not (math.isfinite(low_r) and math.isfinite(high_r) and low_r <= high_r):
+        raise ParameterError(f"rotation must be a range [low, high] of angles (rad), got {list(rotation)}")
+    if strain_std < 0:
+        raise ParameterError(f"strain_std must be >= 0, got {strain_std}")
 
     def lattice_of(phase, u):  # each phase has its own lattice constant, ± lattice_spread (composition, doping)
         nominal = _table(list(lattice_constants), u)[phase.long()]
@@ -195,7 +205,7 @@ def confounded_lab(
         "mains_frequency": mech.Additive(mains_of),
         "drift_angle": mech.Uniform(0.0, 2 * math.pi),
         "lattice_constant": mech.Function(lattice_of, noise=uniform),
-        "rotation": mech.Uniform(0.0, 2 * math.pi),
+        "rotation": mech.Uniform(low_r, high_r) if high_r > low_r else mech.Constant(low_r),
         "strain_xx": mech.Normal(0.0, strain_std),
         "strain_yy": mech.Normal(0.0, strain_std),
         "strain_xy": mech.Normal(0.0, strain_std),

@@ -75,3 +75,18 @@ def test_colored_mnist_benchmark_from_a_fake_mnist(random_mnist):
     assert torch.equal(red.sum(1), green.sum(1)) and (red[:, 1] == 0).all() and (green[:, 0] == 0).all()
     grey = ColoredMNISTBenchmark(str(path), grayscale=True).load(0)
     assert grey.input_shape == (1, 14, 14) and grey.counterfactual == {}
+
+
+def test_specimen_options_reach_the_scm_and_bad_ones_name_the_key():
+    bench = tiny_benchmark(specimen={"lattice_spread": 0.0, "strain_std": 0.02, "rotation": [-0.01, 0.01]})
+    train_envs, _, _ = bench.environments()
+    b = train_envs["train_a"].sample(500, seed=0, nodes=["lattice_constant", "rotation", "strain_yy", "phase"])
+    nominal = torch.where(b["phase"] == 0, 3.905, 3.16)
+    assert torch.allclose(b["lattice_constant"], nominal.to(b["lattice_constant"].dtype))
+    assert b["rotation"].abs().max() <= 0.01
+    assert b["strain_yy"].std().item() == pytest.approx(0.02, rel=0.15)
+    assert bench.load(0).train["train_a"][0].shape == (48, 1, 32, 32)
+    with pytest.raises(ParameterError, match=r"benchmark.specimen: unknown key\(s\) \['colour'\]"):
+        tiny_benchmark(specimen={"colour": 1}).check()
+    with pytest.raises(ParameterError, match="benchmark.specimen: rotation must be a range"):
+        tiny_benchmark(specimen={"rotation": [1.0, 0.0]}).check()

@@ -54,3 +54,20 @@ def test_colored_mnist_study_runs_resumes_and_tabulates(tmp_path, random_mnist):
     study.main(args)  # everything is done: nothing reruns, nothing changes
     assert (tmp_path / "results.csv").read_text() == before
     assert "| irm | 1 |" in (tmp_path / "table.md").read_text()
+
+
+def test_calibrated_strain_study_runs_resumes_and_tabulates(tmp_path):
+    study = load("experiments/crl/strain_calibrated.py")
+    args = ["--seeds", "1", "--n-train", "32", "--steps", "3", "--encoder-steps", "2", "--n-latents", "24"]
+    args += ["--n-fft", "8", "--out", str(tmp_path)]
+    study.main(args)
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert {r["trainer"] for r in rows} == {"fft_peaks", "supervised", "content_style"}
+    assert {r["probe"] for r in rows if r["trainer"] == "fft_peaks"} == {"direct"}
+    assert {r["block"] for r in rows} == {"seen_scanners", "heldout_scanners", "head"}
+    before = (tmp_path / "results.csv").read_text()
+    study.main(args)  # everything is done: nothing reruns, nothing changes
+    assert (tmp_path / "results.csv").read_text() == before
+    table = (tmp_path / "table.md").read_text()
+    assert "### strain 0.02, rotation ±0.02, pixel 0.3, spread 0, 64 px" in table
+    assert "| seen_scanners | fft_peaks | direct | 1 |" in table

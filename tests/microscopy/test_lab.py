@@ -128,3 +128,20 @@ def test_strain_task_sets_strain_from_the_label():
     assert (strained.float() == b["label"]).float().mean().item() == pytest.approx(expected, abs=0.02)
     image = scm.do(lab=0).sample(2, seed=0)["image"]
     assert image.shape == (2, 32, 32)
+
+
+def test_rotation_range_aligns_the_crystal_and_strain_std_sets_the_spread():
+    aligned = confounded_lab(load_scanners(), LABS, image_shape=(32, 32), rotation=(-0.02, 0.02), strain_std=0.02)
+    b = aligned.do(lab=0).sample(2000, seed=1, nodes=["rotation", "strain_xx", "strain_yy", "strain_xy"])
+    assert b["rotation"].min() >= -0.02 and b["rotation"].max() <= 0.02
+    for key in ("strain_xx", "strain_yy", "strain_xy"):
+        assert b[key].std().item() == pytest.approx(0.02, rel=0.1)
+    fixed = confounded_lab(load_scanners(), LABS, image_shape=(32, 32), rotation=(0.3, 0.3))
+    assert torch.all(fixed.do(lab=0).sample(5, seed=0, nodes=["rotation"])["rotation"] == 0.3)
+    default = confounded_lab(load_scanners(), LABS, image_shape=(32, 32))
+    spread = default.do(lab=0).sample(2000, seed=1, nodes=["rotation"])["rotation"]
+    assert spread.min() >= 0 and spread.max() <= 2 * math.pi and spread.max() - spread.min() > 6.0
+    with pytest.raises(cp.ParameterError, match="rotation must be a range"):
+        confounded_lab(load_scanners(), LABS, rotation=(0.1, -0.1))
+    with pytest.raises(cp.ParameterError, match="strain_std must be >= 0"):
+        confounded_lab(load_scanners(), LABS, strain_std=-0.01)
