@@ -7,9 +7,9 @@ Round ``r`` (from 0):
    ``derive_seed(seed, "measure", r)`` — so the budget is spent exactly, the last round taking the remainder;
 3. the learner is refitted from scratch on everything measured so far, one environment per candidate
    (seed ``derive_seed(seed, "fit", r)``), and ``evaluate(model)`` scores it;
-4. the round is recorded: the data measured so far (``state.pt``) and then the tidy rows of every round
-   (``results.csv``: ``run, trainer, env, split, metric, value, selection`` plus ``round, labelled, candidate``),
-   each written atomically.
+4. the round is recorded: the tidy rows of every round (``results.csv``: ``run, trainer, env, split, metric,
+   value, selection`` plus ``round, labelled, candidate``) and then the data measured so far (``state.pt``), each
+   written atomically — a round counts as recorded once ``state.pt`` holds it.
 
 Every round's randomness is derived from the run seed and the round, and the model is refitted from the data, so
 an interrupted loop resumes from its last recorded round and ends with the numbers of an uninterrupted one. An
@@ -119,7 +119,7 @@ class ActiveLoop:
         return measure(candidate, n, seed)
 
     def _resume(self) -> tuple[list[dict], list[str], dict]:
-        if self.out is None or not (self.out / RESULTS).exists():
+        if self.out is None or not (self.out / STATE).exists():
             return [], [], {}
         state = torch.load(self.out / STATE, weights_only=True)
         if state["config_hash"] != config_hash(self.config()):
@@ -129,8 +129,12 @@ class ActiveLoop:
             )
         with open(self.out / RESULTS, newline="") as f:
             rows = list(csv.DictReader(f))
-        done = len(state["choices"])
-        rows = [r for r in rows if int(r["round"]) < done]  # results.csv is written after state.pt
+        done = len(state["choices"])  # results.csv is written first: a round it holds beyond state.pt is redone
+        rows = [
+            {**r, "value": float(r["value"]), "round": int(r["round"]), "labelled": int(r["labelled"])}
+            for r in rows
+            if int(r["round"]) < done
+        ]
         data = {c: (x, y) for c, (x, y) in state["data"].items()}
         return rows, list(state["choices"]), data
 
@@ -143,8 +147,8 @@ class ActiveLoop:
             "choices": choices,
             "data": data,
         }
-        atomic_save(state, self.out / STATE)
         write_text_atomic(self.out / RESULTS, rows_to_csv(rows, ACTIVE_FIELDS))
+        atomic_save(state, self.out / STATE)  # last: a round counts as recorded once its data are saved
 
     def run(self) -> ActiveResult:
         rows, choices, data = self._resume()
