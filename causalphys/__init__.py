@@ -6,7 +6,7 @@ The curated public API. Notebooks, experiments and users import from here::
     scm = cp.SCM(cp.CausalGraph([("x", "y")]), {"x": cp.mech.Normal(), "y": cp.mech.Linear({"x": 2.0})})
 """
 
-from causalphys import data, evaluation, microscopy, nets, trainers
+from causalphys import active, data, evaluation, microscopy, nets, trainers
 from causalphys.cli.configs import load_scanners
 from causalphys.errors import (
     CausalPhysError,
@@ -38,6 +38,7 @@ __all__ = [
     "CausalPhysError",
     "CounterfactualError",
     "CycleError",
+    "active",
     "data",
     "Do",
     "Environments",

@@ -71,3 +71,17 @@ def test_calibrated_strain_study_runs_resumes_and_tabulates(tmp_path):
     table = (tmp_path / "table.md").read_text()
     assert "### strain 0.02, rotation ±0.02, pixel 0.3, spread 0, 64 px" in table
     assert "| seen_scanners | fft_peaks | direct | 1 |" in table
+
+
+def test_hypothesis_learning_study_runs_resumes_and_tabulates(tmp_path):
+    study = load("experiments/active/hypothesis_scan.py")
+    args = ["--seeds", "1", "--rows", "64", "--budget", "12", "--out", str(tmp_path)]
+    study.main(args)
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"hypothesis_learning", "uniform"} <= {r["trainer"] for r in rows}
+    assert {"none", "drift", "mains"} <= {r["env"] for r in rows}
+    stamp = (tmp_path / "results.csv").stat().st_mtime_ns
+    study.main(args)  # everything is done: nothing reruns, nothing changes
+    assert (tmp_path / "results.csv").stat().st_mtime_ns == stamp
+    assert (tmp_path / "table.md").read_text().strip()

@@ -1,0 +1,347 @@
+"""Hypothesis learning (Ziatdinov et al. 2021, arXiv:2112.06649): measure where the hypotheses are least sure, and
+keep the hypothesis whose uncertainty falls fastest.
+
+Each of ``H`` competing hypotheses is a structured probabilistic model of the measured signal: a Gaussian process
+(scikit-learn's :class:`~sklearn.gaussian_process.GaussianProcessRegressor`) with a mechanism kernel ``k_h`` on an
+optional feature map ``φ_h`` plus white measurement noise,
+
+    y = f_h(x) + ε,   f_h ~ GP(0, k_h(φ_h(x), φ_h(x'))),   ε ~ N(0, σ²)
+
+(a kernel ``c + s · DotProduct`` on features ``φ(x) = (φ_1(x), …, φ_k(x))`` is Bayesian linear regression on that
+basis with weights ``~ N(0, s)`` and an offset ``~ N(0, c)``). Hyper-parameters left free (noise, offset variance,
+...) are fitted by maximising the log marginal likelihood ``log p(y | X, h)`` (type-II maximum likelihood); that
+maximum is the hypothesis's (empirical-Bayes) evidence.
+
+The loop over a pool of candidate points ``X_c`` (``(n, d)``) with a budget of ``B`` measurements:
+
+1. ``n_initial`` points are drawn at random from the pool and measured;
+2. at each step a hypothesis ``m`` is chosen by a policy over the running-average rewards ``R`` (``(H,)``):
+   softmax ``p_h ∝ exp(R_h / T)`` or epsilon-greedy (a uniformly random hypothesis with probability ``ε``, else
+   ``argmax R``, ties at random); a warm-up of ``warmup`` rounds first chooses every hypothesis in turn;
+3. ``m`` is fitted to all measurements so far; its posterior predictive standard deviation ``s_m(x)`` over the
+   not-yet-measured points ``U`` gives its integrated uncertainty ``u_m = mean_{x ∈ U} s_m(x)``;
+4. reward ``r = 1`` if ``u_m`` is below ``m``'s previous value, else ``0`` (no reward on ``m``'s first
+   evaluation); ``R_m ← (c_m R_m + r) / (c_m + 1)``, ``c_m ← c_m + 1``;
+5. the next measurement is ``argmax_{x ∈ U} s_m(x)`` (ties at random).
+
+When the budget is spent, the winner is ``argmax R`` (ties broken by the higher evidence); every hypothesis is
+refitted to all measurements for its evidence, and the winner's posterior over the pool is reported.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import Kernel, WhiteKernel
+from threadpoolctl import threadpool_limits
+
+from causalphys.errors import CausalPhysError, ParameterError
+
+POLICIES = ("softmax", "epsilon_greedy")
+
+
+class MeasurementError(CausalPhysError, ValueError):
+    """A measurement callable returned something that is not one finite number; the message names the point."""
+
+
+class Hypothesis:
+    """One hypothesis: ``y = f(x) + ε`` with ``f ~ GP(0, kernel(φ(x), φ(x')))`` and ``ε ~ N(0, σ²)``.
+
+    ``kernel`` is the mechanism's scikit-learn kernel (without noise: a ``WhiteKernel(noise_level, noise_bounds)``
+    is added); ``features`` maps points ``(n, d)`` to the kernel's inputs ``(n, k)`` (identity if ``None``). Fixed
+    kernel hyper-parameters are priors; free ones are fitted by type-II maximum likelihood with
+    ``n_restarts`` extra random starts. Fitted state: ``gp_`` (the fitted regressor), ``noise_level_`` (``σ²``),
+    ``log_evidence_`` (``log p(y | X)`` at the fitted hyper-parameters).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        kernel: Kernel,
+        features: Callable[[np.ndarray], np.ndarray] | None = None,
+        noise_level: float = 1e-2,
+        noise_bounds: tuple[float, float] = (1e-8, 1e2),
+        n_restarts: int = 1,
+    ):
+        if not isinstance(name, str) or not name:
+            raise ParameterError(f"a hypothesis needs a non-empty name, got {name!r}")
+        if not isinstance(kernel, Kernel):
+            raise ParameterError(f"hypothesis {name!r}: kernel must be a scikit-learn Kernel, got {type(kernel)}")
+        if n_restarts < 0:
+            raise ParameterError(f"hypothesis {name!r}: n_restarts must be >= 0, got {n_restarts}")
+        self.name = name
+        self.kernel = kernel
+        self.features = features
+        self.noise_level = noise_level
+        self.noise_bounds = noise_bounds
+        self.n_restarts = n_restarts
+
+    def clone(self) -> Hypothesis:
+        """An unfitted copy with the same settings."""
+        return Hypothesis(
+            self.name, clone(self.kernel), self.features, self.noise_level, self.noise_bounds, self.n_restarts
+        )
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        Z = np.asarray(self.features(X) if self.features is not None else X, dtype=float)
+        Z = Z.reshape(len(X), -1)
+        if not np.isfinite(Z).all():
+            raise ParameterError(f"hypothesis {self.name!r}: its features are not finite for some points")
+        return Z
+
+    def fit(self, X: np.ndarray, y: np.ndarray, random_state: int | None = 0) -> Hypothesis:
+        """Fit to ``X`` ``(n, d)``, ``y`` ``(n,)`` (hyper-parameters by maximum evidence); returns ``self``."""
+        X, y = _points(X, f"hypothesis {self.name!r}"), np.asarray(y, dtype=float).ravel()
+        if len(X) != len(y) or len(y) == 0:
+            raise ParameterError(
+                f"hypothesis {self.name!r}: fit needs n >= 1 points and n values, got {len(X)}, {len(y)}"
+            )
+        noise = WhiteKernel(self.noise_level, self.noise_bounds)
+        gp = GaussianProcessRegressor(
+            clone(self.kernel) + noise, n_restarts_optimizer=self.n_restarts, random_state=random_state
+        )
+        # hyper-parameters at a bound (a mechanism switched off) are expected; BLAS threads only slow these small
+        # problems down (four times, on a busy machine)
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(self._inputs(X), y)
+        self.gp_ = gp
+        self.noise_level_ = float(gp.kernel_.k2.noise_level)
+        self.log_evidence_ = float(gp.log_marginal_likelihood_value_)
+        return self
+
+    def predict(self, X: np.ndarray, include_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior predictive mean and standard deviation at ``X`` ``(n, d)``, each ``(n,)``: of a new
+        measurement ``y`` (``include_noise``) or of the mechanism ``f`` (``Var f = Var y - σ²``)."""
+        if not hasattr(self, "gp_"):
+            raise ParameterError(f"hypothesis {self.name!r} is not fitted; call fit(X, y) first")
+        mean, std = self.gp_.predict(self._inputs(_points(X, f"hypothesis {self.name!r}")), return_std=True)
+        if not include_noise:
+            std = np.sqrt(np.clip(std**2 - self.noise_level_, 0.0, None))
+        return mean, std
+
+    def __repr__(self):
+        return f"Hypothesis({self.name!r}, {self.kernel})"
+
+
+def _points(X, where: str) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ParameterError(f"{where}: points must be (n, d) or (n,), got shape {X.shape}")
+    return X
+
+
+def choose_hypothesis(
+    records: np.ndarray,
+    rng: np.random.Generator,
+    policy: str = "softmax",
+    temperature: float = 0.1,
+    epsilon: float = 0.1,
+) -> int:
+    """The index of the next hypothesis, given the running-average rewards ``records`` ``(H,)``.
+
+    ``softmax``: ``p_h = exp((R_h - max R) / T) / Σ exp(...)``. ``epsilon_greedy``: uniform with probability
+    ``ε``, else ``argmax R`` with ties broken uniformly at random.
+    """
+    records = np.asarray(records, dtype=float)
+    if records.ndim != 1 or len(records) == 0 or not np.isfinite(records).all():
+        raise ParameterError(f"records must be a non-empty 1-d array of finite rewards, got {records}")
+    if policy == "softmax":
+        if not temperature > 0:
+            raise ParameterError(f"softmax needs temperature > 0, got {temperature}")
+        logits = (records - records.max()) / temperature
+        p = np.exp(logits)
+        return int(rng.choice(len(records), p=p / p.sum()))
+    if policy == "epsilon_greedy":
+        if not 0 <= epsilon <= 1:
+            raise ParameterError(f"epsilon must lie in [0, 1], got {epsilon}")
+        if rng.random() < epsilon:
+            return int(rng.integers(len(records)))
+        return int(rng.choice(np.flatnonzero(records == records.max())))
+    raise ParameterError(f"unknown policy {policy!r}; policies are {list(POLICIES)}")
+
+
+def uncertainty_reward(previous: float | None, current: float) -> float | None:
+    """``1`` if the integrated uncertainty fell (``current < previous``), else ``0``; ``None`` on a first
+    evaluation (``previous is None``)."""
+    if previous is None:
+        return None
+    return 1.0 if current < previous else 0.0
+
+
+def update_record(record: float, count: int, reward: float) -> tuple[float, int]:
+    """The running average after one more reward: ``((c R + r) / (c + 1), c + 1)``."""
+    return (count * record + reward) / (count + 1), count + 1
+
+
+def log_evidences(hypotheses: Sequence[Hypothesis], X: np.ndarray, y: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``log p(y | X, h)`` of every hypothesis (each a fitted clone; hyper-parameters at their maximum), ``(H,)``."""
+    return np.array([h.clone().fit(X, y, random_state=seed).log_evidence_ for h in hypotheses])
+
+
+@dataclass(frozen=True)
+class HypothesisLearningResult:
+    """What a run of :class:`HypothesisLearner` measured and concluded (``B`` measurements, ``H`` hypotheses).
+
+    ``indices`` ``(B,)`` the measured candidates in order, ``points`` ``(B, d)``, ``values`` ``(B,)``;
+    ``chosen`` ``(B,)`` the hypothesis that picked each point (``-1`` for the random initial points);
+    ``rewards`` ``(B,)`` the reward earned by the step that picked the point (``nan`` where none);
+    ``uncertainties`` ``(B,)`` the chosen hypothesis's integrated uncertainty at that step (``nan`` initially);
+    ``records`` ``(B, H)`` the running-average rewards after each measurement, ``counts`` ``(H,)`` at the end;
+    ``evidences`` ``(H,)`` each hypothesis's log evidence on all ``B`` measurements; ``winner`` its name,
+    ``posterior`` the winner fitted to all measurements, ``posterior_mean``/``posterior_std`` over the pool.
+    """
+
+    names: tuple[str, ...]
+    indices: np.ndarray
+    points: np.ndarray
+    values: np.ndarray
+    chosen: np.ndarray
+    rewards: np.ndarray
+    uncertainties: np.ndarray
+    records: np.ndarray
+    counts: np.ndarray
+    evidences: np.ndarray
+    winner: str
+    posterior: Hypothesis
+    posterior_mean: np.ndarray
+    posterior_std: np.ndarray
+
+
+class HypothesisLearner:
+    """Hypothesis learning over a pool of candidate points (the module docstring gives the algorithm).
+
+    ``policy`` ``"softmax"`` (``temperature``) or ``"epsilon_greedy"`` (``epsilon``); ``warmup`` rounds in which
+    every hypothesis is chosen in turn; ``n_initial`` random points before the first fit; ``include_noise``: the
+    uncertainty is that of a new measurement (else of the mechanism); all randomness from ``seed``.
+    """
+
+    def __init__(
+        self,
+        hypotheses: Sequence[Hypothesis],
+        policy: str = "softmax",
+        temperature: float = 0.1,
+        epsilon: float = 0.1,
+        warmup: int = 2,
+        n_initial: int = 4,
+        include_noise: bool = True,
+        seed: int = 0,
+    ):
+        hypotheses = list(hypotheses)
+        if not hypotheses:
+            raise ParameterError("HypothesisLearner needs at least one hypothesis, got none")
+        bad = [h for h in hypotheses if not isinstance(h, Hypothesis)]
+        if bad:
+            raise ParameterError(f"hypotheses must be Hypothesis objects, got {bad}")
+        names = [h.name for h in hypotheses]
+        if len(set(names)) != len(names):
+            raise ParameterError(f"hypothesis names must be unique, got {names}")
+        if policy not in POLICIES:
+            raise ParameterError(f"unknown policy {policy!r}; policies are {list(POLICIES)}")
+        if policy == "softmax" and not temperature > 0:
+            raise ParameterError(f"softmax needs temperature > 0, got {temperature}")
+        if not 0 <= epsilon <= 1:
+            raise ParameterError(f"epsilon must lie in [0, 1], got {epsilon}")
+        if warmup < 1 or n_initial < 1:
+            raise ParameterError(f"warmup and n_initial must be >= 1, got {warmup} and {n_initial}")
+        self.hypotheses = hypotheses
+        self.policy = policy
+        self.temperature = temperature
+        self.epsilon = epsilon
+        self.warmup = warmup
+        self.n_initial = n_initial
+        self.include_noise = include_noise
+        self.seed = seed
+
+    def _measure(self, measure: Callable, x: np.ndarray, index: int) -> float:
+        value = measure(x.copy())
+        try:
+            value = float(np.asarray(value, dtype=float).item())
+        except (TypeError, ValueError) as err:
+            raise MeasurementError(
+                f"measure(x) at candidate {index} (x = {x.tolist()}) returned {value!r}, not one number"
+            ) from err
+        if not np.isfinite(value):
+            raise MeasurementError(f"measure(x) at candidate {index} (x = {x.tolist()}) returned {value}")
+        return value
+
+    def run(
+        self, measure: Callable[[np.ndarray], float], candidates: np.ndarray, budget: int
+    ) -> HypothesisLearningResult:
+        """Spend ``budget`` measurements ``y = measure(x)`` (``x`` a row of ``candidates`` ``(n, d)``, each measured
+        at most once) and return the :class:`HypothesisLearningResult`."""
+        X = _points(candidates, "candidates")
+        H, n = len(self.hypotheses), len(X)
+        if n == 0 or not np.isfinite(X).all():
+            raise ParameterError(f"candidates must be a non-empty array of finite points, got shape {X.shape}")
+        if budget > n:
+            raise ParameterError(f"budget {budget} is larger than the candidate pool ({n} points)")
+        need = self.n_initial + self.warmup * H
+        if budget < need:
+            raise ParameterError(
+                f"budget {budget} leaves no room for the warm-up: n_initial {self.n_initial} + warmup {self.warmup} "
+                f"x {H} hypotheses = {need} measurements"
+            )
+        rng = np.random.default_rng(self.seed)
+        models = [h.clone() for h in self.hypotheses]
+        record, count = np.zeros(H), np.zeros(H, dtype=int)
+        previous: list[float | None] = [None] * H
+        measured = list(rng.choice(n, size=self.n_initial, replace=False))
+        values = [self._measure(measure, X[i], int(i)) for i in measured]
+        chosen, rewards, uncertainties = [-1] * len(measured), [np.nan] * len(measured), [np.nan] * len(measured)
+        records = [record.copy() for _ in measured]
+        step = 0
+        while len(measured) < budget:
+            m = step % H if step < self.warmup * H else self._choose(record, rng)
+            free = np.setdiff1d(np.arange(n), measured)
+            models[m].fit(X[measured], np.array(values), random_state=int(rng.integers(2**31)))
+            _, std = models[m].predict(X[free], include_noise=self.include_noise)
+            u = float(std.mean())
+            r = uncertainty_reward(previous[m], u)
+            previous[m] = u
+            if r is not None:
+                record[m], count[m] = update_record(record[m], count[m], r)
+            best = free[np.flatnonzero(std >= std.max() * (1 - 1e-9))]
+            i = int(rng.choice(best))
+            measured.append(i)
+            values.append(self._measure(measure, X[i], i))
+            chosen.append(m)
+            rewards.append(np.nan if r is None else r)
+            uncertainties.append(u)
+            records.append(record.copy())
+            step += 1
+        y = np.array(values)
+        seed = int(rng.integers(2**31))
+        for model in models:
+            model.fit(X[measured], y, random_state=seed)
+        evidences = np.array([model.log_evidence_ for model in models])
+        top = np.flatnonzero(record == record.max())
+        w = int(top[np.argmax(evidences[top])])
+        mean, std = models[w].predict(X, include_noise=False)
+        return HypothesisLearningResult(
+            names=tuple(h.name for h in self.hypotheses),
+            indices=np.array(measured),
+            points=X[measured],
+            values=y,
+            chosen=np.array(chosen),
+            rewards=np.array(rewards),
+            uncertainties=np.array(uncertainties),
+            records=np.array(records),
+            counts=count,
+            evidences=evidences,
+            winner=models[w].name,
+            posterior=models[w],
+            posterior_mean=mean,
+            posterior_std=std,
+        )
+
+    def _choose(self, record: np.ndarray, rng: np.random.Generator) -> int:
+        return choose_hypothesis(record, rng, self.policy, self.temperature, self.epsilon)
