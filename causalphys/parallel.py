@@ -20,14 +20,14 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
 _LOCK = threading.Lock()
 _ACTIVE = threading.local()
+_SECTIONS = 0  # for_each_chunk calls running now (from any thread) ...
+_SAVED_THREADS = 0  # ... and torch's thread count before the first of them set it to one
 
 
 def _pool(size: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE
     with _LOCK:
-        if _POOL is None or _POOL_SIZE < size:
-            if _POOL is not None:
-                _POOL.shutdown(wait=False)
+        if _POOL is None or _POOL_SIZE < size:  # grown, never shut down: another section may still use the old one
             _POOL, _POOL_SIZE = ThreadPoolExecutor(size, thread_name_prefix="causalphys-chunk"), size
         return _POOL
 
@@ -40,8 +40,10 @@ def for_each_chunk(fn: Callable[[slice], None], n: int, chunk: int, *, device: t
     own intra-op parallelism set to one thread for the duration (restored afterwards, also on error); the first
     exception raised by a chunk is re-raised. Elsewhere (one thread, one chunk, a GPU) they run in order.
     """
+    global _SECTIONS, _SAVED_THREADS
     slices = [slice(start, min(n, start + chunk)) for start in range(0, n, chunk)]
-    threads = torch.get_num_threads()
+    with _LOCK:
+        threads = _SAVED_THREADS if _SECTIONS else torch.get_num_threads()
     nested = getattr(_ACTIVE, "on", False)
     if len(slices) <= 1 or threads <= 1 or nested or (device is not None and torch.device(device).type != "cpu"):
         for units in slices:
@@ -56,12 +58,19 @@ def for_each_chunk(fn: Callable[[slice], None], n: int, chunk: int, *, device: t
         finally:
             _ACTIVE.on = False
 
-    torch.set_num_threads(1)
+    with _LOCK:  # the thread count is global: the first section in saves and clears it, the last out restores it
+        if _SECTIONS == 0:
+            _SAVED_THREADS = threads
+            torch.set_num_threads(1)
+        _SECTIONS += 1
     try:
         futures = [_pool(workers).submit(run, units) for units in slices]
         wait(futures)  # every chunk finished (or failed) before the caller sees the output or an error
     finally:
-        torch.set_num_threads(threads)
+        with _LOCK:
+            _SECTIONS -= 1
+            if _SECTIONS == 0:
+                torch.set_num_threads(_SAVED_THREADS)
     for future in futures:
         future.result()  # re-raises the first chunk's error, in chunk order
 

@@ -63,6 +63,24 @@ def test_for_each_chunk_reraises_the_first_error_and_restores_threads(two_thread
     assert sorted(finished) == [0, 64, 192, 256, 384, 448]  # every other chunk ran to its end before the raise
 
 
+def test_concurrent_sections_restore_the_thread_count(two_threads):
+    inside = threading.Barrier(2)
+    seen = []
+
+    def fn(units: slice) -> None:
+        if units.start == 0:
+            inside.wait(5)  # both callers' first chunks are running at once
+        seen.append(torch.get_num_threads())
+
+    callers = [threading.Thread(target=for_each_chunk, args=(fn, 128, 64)) for _ in range(2)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(10)
+    assert set(seen) == {1} and len(seen) == 4  # torch's own threads are off while any section runs ...
+    assert torch.get_num_threads() == 2  # ... and back once the last one ends, whichever order they end in
+
+
 def test_nested_for_each_chunk_runs_inner_chunks_in_order(two_threads):
     out = torch.zeros(256)
 

@@ -421,8 +421,8 @@ class Detector(Mechanism):
             raise ParameterError(f"detector noise must have shape {expected}, got {tuple(u.shape)}")
         shot, read = u[:, 0], bool((p["read_noise"] != 0).any())
         image = torch.empty((n, *self.shape), device=p["clean"].device, dtype=dtype)
-
-        def detect(c: slice) -> None:  # units are independent; a chunk's arrays stay in cache
+        for start in range(0, n, _CHUNK):  # units are independent; a chunk's arrays stay in cache
+            c = slice(start, start + _CHUNK)
             rate = p["dose"][c] * p["pixel_area"][c] * p["clean"][c]
             if not _poisson_inputs_ok(rate, shot[c]):  # name the first bad element of the whole batch
                 _check_poisson_inputs(p["dose"] * p["pixel_area"] * p["clean"], shot)
@@ -430,9 +430,6 @@ class Detector(Mechanism):
             if read:
                 signal.addcmul_(p["read_noise"][c], u[c, 1].to(dtype))
             torch.minimum(signal.clamp_min_(0.0), p["saturation"][c], out=image[c])
-
-        for start in range(0, n, _CHUNK):  # (in order: the exact search is too many small steps for threads)
-            detect(slice(start, start + _CHUNK))
         return image
 
     def __repr__(self):
