@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from causalphys.errors import ParameterError
+from causalphys.evaluation.metrics import probabilities
 from causalphys.seeding import derive_seed
 
 SCORES = ("disagreement", "entropy")
@@ -113,7 +114,7 @@ class UncertaintyStrategy(Strategy):
         scores = {}
         for candidate in state.candidates:
             x = pool(candidate, self.pool_size, derive_seed(state.seed, "pool", state.round, candidate))
-            probs = torch.stack([_probabilities(model, x) for model in models])  # (members, n, classes)
+            probs = torch.stack([probabilities(model.predict(x)) for model in models])  # (members, n, classes)
             scores[candidate] = float(self.uncertainty(probs))
         state.extra["scores"] = scores
         best = max(scores.values())
@@ -131,13 +132,3 @@ class UncertaintyStrategy(Strategy):
             f"UncertaintyStrategy(members={self.members}, pool_size={self.pool_size}, score={self.score!r}, "
             f"warmup={self.warmup})"
         )
-
-
-def _probabilities(model, x: torch.Tensor) -> torch.Tensor:
-    """Class probabilities ``(n, classes)`` of a fitted trainer (anything with ``predict(x) -> logits``; one
-    logit per unit is read as a binary classifier)."""
-    logits = model.predict(x)
-    if logits.dim() == 1 or logits.shape[-1] == 1:
-        p = torch.sigmoid(logits.reshape(-1))
-        return torch.stack([1 - p, p], -1)
-    return torch.softmax(logits, -1)

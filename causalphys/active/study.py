@@ -15,6 +15,7 @@ from causalphys.active.loop import ActiveLoop
 from causalphys.active.strategies import Strategy
 from causalphys.data.tensors import environment_tensors, standardize_images
 from causalphys.errors import ParameterError
+from causalphys.evaluation.metrics import accuracy
 from causalphys.scm.environments import Environments
 from causalphys.seeding import derive_seed
 from causalphys.trainers.base import Trainer
@@ -24,9 +25,7 @@ def accuracy_on(data: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> Callab
     """``model -> {env: {"accuracy": ...}}`` on fixed labelled data ``{env: (x, y)}``."""
 
     def evaluate(model) -> dict:
-        return {
-            env: {"accuracy": float((model.predict(x).argmax(1) == y).float().mean())} for env, (x, y) in data.items()
-        }
+        return {env: {"accuracy": accuracy(model.predict(x), y)} for env, (x, y) in data.items()}
 
     return evaluate
 
