@@ -28,10 +28,15 @@ separately for the labs with the training scanners (seen) and for the lab with t
   ``microscopy_latents.py``.
 
 ``direct`` rows are the held-out R² of a reader's own estimate; ``linear``/``nonlinear`` rows the held-out R² of
-probes from a net's 32 features (:func:`causalphys.evaluation.latents.disentanglement_table`). Writes
+probes from a net's features (32 at the default ``--width 16``;
+:func:`causalphys.evaluation.latents.disentanglement_table`). Writes
 ``results.csv`` (tidy rows, atomically; resumable per setting, seed and reader) and ``table.md`` into ``--out``.
 
     .venv/bin/python experiments/crl/strain_calibrated.py [--seeds 2] [--strain-std 0.02] [--rotation 0.02]
+
+Levers of the content encoder (defaults: those of the rows already reported; give each lever its own ``--tag``):
+``--temperature`` (InfoNCE, 0.1), ``--pair-batch-size`` (pairs per encoder step, 128), ``--width`` (SmallCNN width
+of both nets, 16, i.e. 32 features), ``--encoder-steps``, ``--n-pairs``.
 """
 
 from __future__ import annotations
@@ -211,7 +216,14 @@ def run_supervised(bench, train_envs, groups, args, seed: int, make_net) -> list
 
 def run_content_style(bench, groups, args, seed: int, make_net) -> list[dict]:
     data = bench.load(seed)
-    learner = ContentStyle(steps=args.steps, encoder_steps=args.encoder_steps, seed=seed, progress=False)
+    learner = ContentStyle(
+        steps=args.steps,
+        encoder_steps=args.encoder_steps,
+        temperature=args.temperature,
+        pair_batch_size=args.pair_batch_size,
+        seed=seed,
+        progress=False,
+    )
     learner.fit(make_net(data.input_shape, data.n_outputs), data.train, pairs=data.pairs)
     rows = []
     for group, g in groups.items():
@@ -235,6 +247,11 @@ def main(argv=None):
     parser.add_argument("--n-pairs", type=int, default=0, help="re-imaged specimens per training lab (0: n_train/2)")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--encoder-steps", type=int, default=1000)
+    parser.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature of content_style")
+    parser.add_argument(
+        "--pair-batch-size", type=int, default=128, help="pairs per InfoNCE step of content_style (negatives + 1)"
+    )
+    parser.add_argument("--width", type=int, default=16, help="SmallCNN width of the nets (2 width features)")
     parser.add_argument("--n-latents", type=int, default=1000, help="fresh units per lab for the probes")
     parser.add_argument("--n-fft", type=int, default=1000, help="units per group measured by the Fourier peaks")
     parser.add_argument("--strain-std", type=float, default=0.02)
@@ -258,7 +275,7 @@ def main(argv=None):
     setting = setting_name(args) + (f", {args.tag}" if args.tag else "")
     done = {(r["setting"], r["run"], r["trainer"]) for r in rows}
     bench = benchmark(args, args.n_pairs or args.n_train // 2)
-    make_net = net_factory(SmallCNN, width=16, strides=(2, 2, 1, 1))
+    make_net = net_factory(SmallCNN, width=args.width, strides=(2, 2, 1, 1))
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         run = f"seed{seed}"
         todo = [r for r in readers if (setting, run, r) not in done]
@@ -298,8 +315,9 @@ def _table(rows: list[dict]) -> str:
     frame = pd.DataFrame(rows)
     frame["value"] = frame["value"].astype(float)
     variables = [v for v in SAMPLE + INSTRUMENT if v in set(frame.variable)]
-    text = "Held-out R² (mean ± std over seeds) of each reader's own estimate (direct) or of probes from its 32 "
-    text += "features (linear, nonlinear), on fresh units of the labs with the training scanners (seen) and of the "
+    text = "Held-out R² (mean ± std over seeds) of each reader's own estimate (direct) or of probes from its "
+    text += "features (32 unless the setting's tag says otherwise; linear, nonlinear), on fresh units of the labs "
+    text += "with the training scanners (seen) and of the "
     text += "lab with two other scanners (held out).\n"
     for setting, part in frame.groupby("setting", sort=False):
         r2_rows = part[part.metric == "r2"]
