@@ -5,7 +5,7 @@ as few measurements as possible.
   environments, or a user's callback for a real one) measures it, a learner is refitted, every round is recorded;
 - strategies (:mod:`causalphys.active.strategies`): random, ensemble uncertainty;
 - hypothesis learning (:mod:`causalphys.active.hypothesis`): competing physical hypotheses as structured
-  probabilistic models, rewarded by how fast their predictive uncertainty falls.
+  probabilistic models, rewarded by how fast their predictive uncertainty falls (or by their evidence).
 """
 
 from causalphys.active.hypothesis import (
@@ -14,7 +14,9 @@ from causalphys.active.hypothesis import (
     HypothesisLearningResult,
     MeasurementError,
     choose_hypothesis,
+    discrimination,
     log_evidences,
+    symmetric_kl,
     uncertainty_reward,
     update_record,
 )
@@ -39,7 +41,9 @@ __all__ = [
     "TrainerLearner",
     "UncertaintyStrategy",
     "choose_hypothesis",
+    "discrimination",
     "log_evidences",
+    "symmetric_kl",
     "uncertainty_reward",
     "update_record",
 ]

@@ -26,6 +26,19 @@ The loop over a pool of candidate points ``X_c`` (``(n, d)``) with a budget of `
 
 When the budget is spent, the winner is ``argmax R`` (ties broken by the higher evidence); every hypothesis is
 refitted to all measurements for its evidence, and the winner's posterior over the pool is reported.
+
+Steps 4 and 5 are the paper's (``reward="uncertainty"``, ``acquisition="uncertainty"``). Two alternatives, for
+hypotheses whose uncertainty falls alike whichever is true (nested linear-Gaussian models: see
+``experiments/active/README.md``):
+
+- ``reward="evidence"``: after ``m``'s measurement every hypothesis is refitted to all measurements; ``r = 1`` if
+  ``m`` now has the highest log evidence ``log p(y | X, h)``, else ``0`` — "the data ``m`` asked for support ``m``
+  best". The record of a hypothesis is then the share of its turns in which it led.
+- ``acquisition="discrimination"``: ``m`` measures where its posterior predictive ``N(μ_m, s_m²)`` differs most from
+  its rivals', ``argmax_{x ∈ U} Σ_{h ≠ m} w_h D(m, h; x)`` with the symmetric Kullback-Leibler divergence
+  ``D = ½ [s_m²/s_h² + s_h²/s_m² - 2 + (μ_m - μ_h)² (1/s_m² + 1/s_h²)]`` and the rivals weighted by their evidence,
+  ``w_h ∝ exp log p(y | X, h)`` (the design criterion of Box and Hill 1967 for discriminating between models, in
+  its Gaussian form). Every hypothesis is fitted at every step.
 """
 
 from __future__ import annotations
@@ -44,6 +57,8 @@ from threadpoolctl import threadpool_limits
 from causalphys.errors import CausalPhysError, ParameterError
 
 POLICIES = ("softmax", "epsilon_greedy")
+REWARDS = ("uncertainty", "evidence")
+ACQUISITIONS = ("uncertainty", "discrimination")
 
 
 class MeasurementError(CausalPhysError, ValueError):
@@ -182,6 +197,29 @@ def update_record(record: float, count: int, reward: float) -> tuple[float, int]
     return (count * record + reward) / (count + 1), count + 1
 
 
+def symmetric_kl(mean_a, std_a, mean_b, std_b) -> np.ndarray:
+    """Symmetric Kullback-Leibler divergence ``KL(a||b) + KL(b||a)`` between Gaussians, elementwise:
+    ``½ [s_a²/s_b² + s_b²/s_a² - 2 + (μ_a - μ_b)² (1/s_a² + 1/s_b²)]``."""
+    va, vb = np.asarray(std_a, dtype=float) ** 2, np.asarray(std_b, dtype=float) ** 2
+    if (va <= 0).any() or (vb <= 0).any():
+        raise ParameterError("symmetric_kl needs positive standard deviations")
+    d2 = (np.asarray(mean_a, dtype=float) - np.asarray(mean_b, dtype=float)) ** 2
+    return 0.5 * (va / vb + vb / va - 2.0 + d2 * (1.0 / va + 1.0 / vb))
+
+
+def discrimination(m: int, means: np.ndarray, stds: np.ndarray, log_evidence: np.ndarray) -> np.ndarray:
+    """How well measuring each point would tell hypothesis ``m`` from its rivals: ``Σ_{h ≠ m} w_h D(m, h)`` with
+    :func:`symmetric_kl` ``D`` between the posterior predictives (``means``, ``stds`` ``(H, n)``) and the rivals
+    weighted by their evidence (``w_h ∝ exp log_evidence_h``, ``h ≠ m``). ``(n,)``."""
+    rivals = [h for h in range(len(means)) if h != m]
+    if not rivals:
+        return np.zeros(means.shape[1])
+    logw = np.asarray(log_evidence, dtype=float)[rivals]
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    return sum(wh * symmetric_kl(means[m], stds[m], means[h], stds[h]) for wh, h in zip(w, rivals))
+
+
 def log_evidences(hypotheses: Sequence[Hypothesis], X: np.ndarray, y: np.ndarray, seed: int = 0) -> np.ndarray:
     """``log p(y | X, h)`` of every hypothesis (each a fitted clone; hyper-parameters at their maximum), ``(H,)``."""
     return np.array([h.clone().fit(X, y, random_state=seed).log_evidence_ for h in hypotheses])
@@ -221,7 +259,9 @@ class HypothesisLearner:
 
     ``policy`` ``"softmax"`` (``temperature``) or ``"epsilon_greedy"`` (``epsilon``); ``warmup`` rounds in which
     every hypothesis is chosen in turn; ``n_initial`` random points before the first fit; ``include_noise``: the
-    uncertainty is that of a new measurement (else of the mechanism); all randomness from ``seed``.
+    uncertainty is that of a new measurement (else of the mechanism); ``reward`` ``"uncertainty"`` (the paper's) or
+    ``"evidence"``, ``acquisition`` ``"uncertainty"`` (the paper's) or ``"discrimination"`` (module docstring); all
+    randomness from ``seed``.
     """
 
     def __init__(
@@ -233,6 +273,8 @@ class HypothesisLearner:
         warmup: int = 2,
         n_initial: int = 4,
         include_noise: bool = True,
+        reward: str = "uncertainty",
+        acquisition: str = "uncertainty",
         seed: int = 0,
     ):
         hypotheses = list(hypotheses)
@@ -250,6 +292,10 @@ class HypothesisLearner:
             raise ParameterError(f"softmax needs temperature > 0, got {temperature}")
         if not 0 <= epsilon <= 1:
             raise ParameterError(f"epsilon must lie in [0, 1], got {epsilon}")
+        if reward not in REWARDS:
+            raise ParameterError(f"unknown reward {reward!r}; rewards are {list(REWARDS)}")
+        if acquisition not in ACQUISITIONS:
+            raise ParameterError(f"unknown acquisition {acquisition!r}; acquisitions are {list(ACQUISITIONS)}")
         if warmup < 1 or n_initial < 1:
             raise ParameterError(f"warmup and n_initial must be >= 1, got {warmup} and {n_initial}")
         self.hypotheses = hypotheses
@@ -259,6 +305,8 @@ class HypothesisLearner:
         self.warmup = warmup
         self.n_initial = n_initial
         self.include_noise = include_noise
+        self.reward = reward
+        self.acquisition = acquisition
         self.seed = seed
 
     def _measure(self, measure: Callable, x: np.ndarray, index: int) -> float:
@@ -298,21 +346,41 @@ class HypothesisLearner:
         values = [self._measure(measure, X[i], int(i)) for i in measured]
         chosen, rewards, uncertainties = [-1] * len(measured), [np.nan] * len(measured), [np.nan] * len(measured)
         records = [record.copy() for _ in measured]
+        fit_all = self.reward == "evidence" or self.acquisition == "discrimination"
+        fitted = False  # every model fitted to the current measurements (fit_all: done after each measurement)
         step = 0
         while len(measured) < budget:
             m = step % H if step < self.warmup * H else self._choose(record, rng)
             free = np.setdiff1d(np.arange(n), measured)
-            models[m].fit(X[measured], np.array(values), random_state=int(rng.integers(2**31)))
+            if fit_all and not fitted:
+                self._fit_all(models, X[measured], np.array(values), rng)
+            elif not fit_all:
+                models[m].fit(X[measured], np.array(values), random_state=int(rng.integers(2**31)))
             _, std = models[m].predict(X[free], include_noise=self.include_noise)
             u = float(std.mean())
-            r = uncertainty_reward(previous[m], u)
-            previous[m] = u
-            if r is not None:
-                record[m], count[m] = update_record(record[m], count[m], r)
-            best = free[np.flatnonzero(std >= std.max() * (1 - 1e-9))]
+            r = None
+            if self.reward == "uncertainty":
+                r = uncertainty_reward(previous[m], u)
+                previous[m] = u
+            if self.acquisition == "uncertainty":
+                score = std
+            else:
+                predictions = [model.predict(X[free]) for model in models]
+                means = np.array([p[0] for p in predictions])
+                stds = np.array([p[1] for p in predictions])
+                score = discrimination(m, means, stds, np.array([model.log_evidence_ for model in models]))
+            best = free[np.flatnonzero(score >= score.max() * (1 - 1e-9))]
             i = int(rng.choice(best))
             measured.append(i)
             values.append(self._measure(measure, X[i], i))
+            if fit_all:
+                self._fit_all(models, X[measured], np.array(values), rng)
+                fitted = True
+            if self.reward == "evidence":
+                evidence = np.array([model.log_evidence_ for model in models])
+                r = 1.0 if int(np.argmax(evidence)) == m else 0.0
+            if r is not None:
+                record[m], count[m] = update_record(record[m], count[m], r)
             chosen.append(m)
             rewards.append(np.nan if r is None else r)
             uncertainties.append(u)
@@ -342,6 +410,12 @@ class HypothesisLearner:
             posterior_mean=mean,
             posterior_std=std,
         )
+
+    @staticmethod
+    def _fit_all(models: list[Hypothesis], X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
+        seed = int(rng.integers(2**31))
+        for model in models:
+            model.fit(X, y, random_state=seed)
 
     def _choose(self, record: np.ndarray, rng: np.random.Generator) -> int:
         return choose_hypothesis(record, rng, self.policy, self.temperature, self.epsilon)

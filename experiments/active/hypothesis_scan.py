@@ -150,6 +150,8 @@ def run_one(preset, truth: str, seed: int, args) -> list[dict]:
         epsilon=args.epsilon,
         warmup=args.warmup,
         n_initial=args.n_initial,
+        reward=args.reward,
+        acquisition=args.acquisition,
         seed=cp.derive_seed(seed, "learner", truth),
     )
     result = learner.run(measure, candidates, args.budget)
@@ -343,6 +345,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1, each with every truth")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+N-1 (e.g. 100: tuning seeds)")
     parser.add_argument("--preset", default="uncorrected_200kv", help="scanner preset (conf/scanner) of the ranges")
     parser.add_argument("--rows", type=int, default=256, help="scan lines (and pixels per line)")
     parser.add_argument("--budget", type=int, default=40, help="measurements per run")
@@ -351,10 +354,25 @@ def main(argv=None):
     parser.add_argument("--epsilon", type=float, default=0.1)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--n-initial", type=int, default=4)
+    parser.add_argument(
+        "--reward", default="uncertainty", choices=["uncertainty", "evidence"], help="the paper's, or evidence lead"
+    )
+    parser.add_argument(
+        "--acquisition",
+        default="uncertainty",
+        choices=["uncertainty", "discrimination"],
+        help="the chosen hypothesis's largest std (the paper's), or where it differs most from its rivals",
+    )
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    config = {k: v for k, v in vars(args).items() if k not in ("seeds", "out")}
+    # reward and acquisition enter the configuration only when not the paper's, so that folders written before
+    # they existed keep their hash
+    config = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("seeds", "first_seed", "out") and not (k in ("reward", "acquisition") and v == "uncertainty")
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     config_path, results = args.out / "config.json", args.out / "results.csv"
     if results.exists():
@@ -368,7 +386,7 @@ def main(argv=None):
     preset = {p.name: p for p in cp.load_scanners([args.preset])}[args.preset]
     rows = list(csv.DictReader(open(results))) if results.exists() else []
     done = {(r["run"], r["env"]) for r in rows}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for truth in TRUTHS:
             if (f"seed{seed}", truth) in done:
                 continue

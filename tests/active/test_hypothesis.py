@@ -12,7 +12,9 @@ from causalphys.active import (
     HypothesisLearner,
     MeasurementError,
     choose_hypothesis,
+    discrimination,
     log_evidences,
+    symmetric_kl,
     uncertainty_reward,
     update_record,
 )
@@ -125,6 +127,46 @@ def test_the_same_seed_gives_the_same_run_and_another_seed_another():
     assert a.winner == b.winner and not np.array_equal(a.indices, c.indices)
 
 
+def test_symmetric_kl_against_hand_computed_values():
+    assert symmetric_kl(0.0, 1.0, 0.0, 1.0) == 0.0
+    assert symmetric_kl(0.0, 1.0, 1.0, 1.0) == pytest.approx(1.0)  # ½ · 1² · (1 + 1)
+    assert symmetric_kl(0.0, 1.0, 0.0, 2.0) == pytest.approx(0.5 * (0.25 + 4.0 - 2.0))
+    assert symmetric_kl(0.3, 0.5, -1.0, 2.0) == pytest.approx(symmetric_kl(-1.0, 2.0, 0.3, 0.5))
+    with pytest.raises(ValueError, match="positive standard deviations"):
+        symmetric_kl(0.0, 0.0, 0.0, 1.0)
+
+
+def test_discrimination_weights_rivals_by_evidence_and_ignores_agreeing_ones():
+    means = np.array([[0.0, 0.0, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 3.0]])
+    stds = np.ones((3, 3))
+    only_1 = discrimination(0, means, stds, np.array([0.0, 0.0, -1e9]))  # rival 2 has no evidence
+    np.testing.assert_allclose(only_1, symmetric_kl(means[0], 1.0, means[1], 1.0))
+    both = discrimination(0, means, stds, np.array([0.0, 0.0, 0.0]))
+    np.testing.assert_allclose(both, 0.5 * (np.array([0.0, 1.0, 4.0]) + np.array([0.0, 0.0, 9.0])))
+    assert discrimination(0, means[:1], stds[:1], np.zeros(1)).tolist() == [0.0, 0.0, 0.0]  # no rival
+
+
+def test_the_evidence_reward_and_the_discriminating_points_find_a_noiseless_line():
+    learner = HypothesisLearner(line_hypotheses(), reward="evidence", acquisition="discrimination", seed=3)
+    result = learner.run(line, GRID, 16)
+    assert result.winner == "drift" and result.names[int(np.argmax(result.evidences))] == "drift"
+    after_warmup = result.rewards[10:]
+    led = result.chosen[10:] == 1  # a step earns 1 exactly when its hypothesis leads on the evidence
+    assert (after_warmup[led] == 1).all() and (after_warmup[~led] == 0).all()
+    assert result.records[-1][1] > max(result.records[-1][0], result.records[-1][2])
+    assert len(set(result.indices.tolist())) == 16
+
+
+def test_drift_against_none_is_discriminated_at_the_ends_of_the_interval():
+    none, drift = line_hypotheses()[:2]
+    x = np.array([[0.4], [0.5], [0.6]])
+    y = np.array([1.0, 1.02, 0.98])
+    preds = [h.fit(x, y).predict(GRID) for h in (none, drift)]
+    means, stds = np.array([p[0] for p in preds]), np.array([p[1] for p in preds])
+    score = discrimination(1, means, stds, np.array([none.log_evidence_, drift.log_evidence_]))
+    assert int(np.argmax(score)) in (0, len(GRID) - 1) and score[20] < score[0]
+
+
 def test_bad_input_raises_errors_that_name_the_problem():
     hyps = line_hypotheses()
     with pytest.raises(CausalPhysError, match="at least one hypothesis"):
@@ -135,6 +177,10 @@ def test_bad_input_raises_errors_that_name_the_problem():
         choose_hypothesis([0.0, 1.0], np.random.default_rng(0), "greedy")
     with pytest.raises(ValueError, match="temperature > 0"):
         HypothesisLearner(hyps, temperature=0.0)
+    with pytest.raises(ValueError, match="unknown reward 'surprise'"):
+        HypothesisLearner(hyps, reward="surprise")
+    with pytest.raises(ValueError, match="unknown acquisition 'ucb'"):
+        HypothesisLearner(hyps, acquisition="ucb")
     with pytest.raises(ValueError, match="names must be unique"):
         HypothesisLearner([hyps[0], hyps[0]])
     with pytest.raises(ValueError, match="budget 50 is larger than the candidate pool \\(41 points\\)"):
