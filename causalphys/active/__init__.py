@@ -3,7 +3,7 @@ as few measurements as possible.
 
 - the experiment loop (:mod:`causalphys.active.loop`): a strategy names the next experiment, an instrument (an SCM's
   environments, or a user's callback for a real one) measures it, a learner is refitted, every round is recorded;
-- strategies (:mod:`causalphys.active.strategies`): random, ensemble uncertainty;
+- strategies (:mod:`causalphys.active.strategies`): random, ensemble uncertainty, prediction shift;
 - hypothesis learning (:mod:`causalphys.active.hypothesis`): competing physical hypotheses as structured
   probabilistic models, rewarded by how fast their predictive uncertainty falls (or by their evidence).
 """
@@ -23,7 +23,13 @@ from causalphys.active.hypothesis import (
 from causalphys.active.instruments import InstrumentError, SCMInstrument
 from causalphys.active.learners import TrainerLearner
 from causalphys.active.loop import ActiveLoop, ActiveLoopError, ActiveResult
-from causalphys.active.strategies import LoopState, RandomStrategy, Strategy, UncertaintyStrategy
+from causalphys.active.strategies import (
+    LoopState,
+    PredictionShiftStrategy,
+    RandomStrategy,
+    Strategy,
+    UncertaintyStrategy,
+)
 
 __all__ = [
     "ActiveLoop",
@@ -35,6 +41,7 @@ __all__ = [
     "InstrumentError",
     "LoopState",
     "MeasurementError",
+    "PredictionShiftStrategy",
     "RandomStrategy",
     "SCMInstrument",
     "Strategy",

@@ -10,6 +10,12 @@ from the run seed), so a rerun — or a resumed run — chooses the same experim
   measured next. Disagreement is the mean over the pool of ``Σ_k Var_m p_m(k | x)`` (the variance across members of
   the predicted class probabilities, summed over classes; "variation across committee members", Seung et al. 1992,
   in the form of Beluch et al. 2018), or with ``score="entropy"`` the entropy of the ensemble's mean prediction.
+- :class:`PredictionShiftStrategy`: measure where the model's predicted class frequencies on an unlabelled pool
+  disagree most with the class frequencies that experiment has delivered, ``KL(p̂_c || q_c)``. A model that leans
+  on an instrument signature collapses to one class on an experiment that fixes the instrument (``do(scanner)``),
+  where the labels it has seen are mixed: the score points at the experiments that would correct it, and costs one
+  prediction per pool (no refits). The idea of reading a shift off the predicted label distribution is that of
+  black-box shift detection (Lipton et al. 2018, arXiv:1802.03916).
 """
 
 from __future__ import annotations
@@ -131,4 +137,63 @@ class UncertaintyStrategy(Strategy):
         return (
             f"UncertaintyStrategy(members={self.members}, pool_size={self.pool_size}, score={self.score!r}, "
             f"warmup={self.warmup})"
+        )
+
+
+class PredictionShiftStrategy(Strategy):
+    """Measure where the model's predictions are most out of line with the labels (see the module docstring).
+
+    For each candidate ``c``: ``q_c`` is the model's mean predicted class distribution over ``pool_size``
+    unlabelled units of ``c`` (drawn with the instrument's ``pool``), ``p̂_c`` the class frequencies of the labels
+    measured in ``c`` so far — or of all labels measured so far where ``c`` is not yet measured — smoothed by
+    ``prior_count`` pseudo-counts per class; the score is ``KL(p̂_c || q_c) = Σ_k p̂_k log(p̂_k / q_k)``. The
+    candidate with the largest score is measured next (ties: the one listed first); before any measurement (and
+    during ``warmup``) candidates are taken in turn.
+    """
+
+    name = "prediction_shift"
+
+    def __init__(self, pool_size: int = 256, prior_count: float = 1.0, warmup: int = 1):
+        super().__init__(warmup=warmup)
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ParameterError(f"pool_size must be a positive integer, got {pool_size!r}")
+        if not (isinstance(prior_count, (int, float)) and prior_count > 0):
+            raise ParameterError(f"prior_count must be a positive number, got {prior_count!r}")
+        self.pool_size, self.prior_count = pool_size, float(prior_count)
+
+    def select(self, state: LoopState, generator: torch.Generator) -> str:
+        if state.model is None:
+            return state.candidates[state.round % len(state.candidates)]
+        pool = getattr(state.instrument, "pool", None)
+        if pool is None:
+            raise ParameterError(
+                "PredictionShiftStrategy needs an instrument with pool(candidate, n, seed) -> unlabelled x "
+                f"(got {type(state.instrument).__name__})"
+            )
+        labelled = [y for _, y in state.data.values()]
+        if not labelled or labelled[0].dtype.is_floating_point:
+            raise ParameterError("PredictionShiftStrategy needs class labels (integer y) in the measured data")
+        scores = {}
+        for candidate in state.candidates:
+            x = pool(candidate, self.pool_size, derive_seed(state.seed, "pool", state.round, candidate))
+            q = probabilities(state.model.predict(x)).mean(0)
+            y = state.data[candidate][1] if candidate in state.data else torch.cat(labelled)
+            scores[candidate] = float(self.shift(y, q))
+        state.extra["scores"] = scores
+        best = max(scores.values())
+        return next(c for c in state.candidates if scores[c] == best)
+
+    def shift(self, labels: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+        """``KL(p̂ || q)`` of the smoothed class frequencies of ``labels`` against the mean prediction ``q``
+        ``(classes,)``."""
+        k = predicted.numel()
+        if labels.numel() and (labels.min() < 0 or labels.max() >= k):
+            raise ParameterError(f"labels must lie in 0..{k - 1} (the model's classes), got {labels.unique().tolist()}")
+        counts = torch.bincount(labels.long().view(-1), minlength=k).to(predicted.dtype) + self.prior_count
+        p = counts / counts.sum()
+        return (p * (p.log() - predicted.clamp_min(1e-12).log())).sum()
+
+    def __repr__(self) -> str:
+        return (
+            f"PredictionShiftStrategy(pool_size={self.pool_size}, prior_count={self.prior_count}, warmup={self.warmup})"
         )

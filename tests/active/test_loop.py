@@ -4,6 +4,7 @@ round and the loop resumes to the numbers of an uninterrupted run; strategies ag
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch
 from causalphys.active.instruments import InstrumentError, SCMInstrument
 from causalphys.active.learners import TrainerLearner
 from causalphys.active.loop import ActiveLoop, ActiveLoopError
-from causalphys.active.strategies import LoopState, RandomStrategy, UncertaintyStrategy
+from causalphys.active.strategies import LoopState, PredictionShiftStrategy, RandomStrategy, UncertaintyStrategy
 from causalphys.evaluation.harness import net_factory
 from causalphys.evaluation.store import StoreError
 from causalphys.nets import MLP
@@ -247,3 +248,87 @@ def test_a_round_in_the_results_but_not_in_the_saved_state_is_redone(tmp_path):
     fresh = make_loop(budget=48).run()
     assert again.choices == fresh.choices
     assert [r["value"] for r in again.rows] == [r["value"] for r in fresh.rows]
+
+
+def test_prediction_shift_measures_where_predicted_classes_part_from_the_labels():
+    strategy = PredictionShiftStrategy(pool_size=8, prior_count=1.0, warmup=0)
+    balanced = (torch.zeros(8, 2), torch.tensor([0, 1] * 4))
+    state = LoopState(1, ["agreed", "disputed"], {}, {"agreed": balanced}, FixedModel(0.9), PoolInstrument(), None, 0)
+    assert strategy.choose(state, make_generator(0)) == "disputed"
+    # agreed: the model says 0.5/0.5 on its pool, its labels are 4 + 1 / 4 + 1; disputed (not measured: all labels
+    # so far) against the model's 0.1/0.9
+    assert state.extra["scores"]["agreed"] == pytest.approx(0.0, abs=1e-6)
+    kl = 0.5 * torch.log(torch.tensor(0.5 / 0.1)) + 0.5 * torch.log(torch.tensor(0.5 / 0.9))
+    assert state.extra["scores"]["disputed"] == pytest.approx(kl.item(), rel=1e-5)
+    # each measured experiment is judged against its own labels: the disputed one's are what the model says there
+    # (0 + 1 : 8 + 1 = 0.1 : 0.9, no shift left); the agreed one's are 0.9 : 0.1 against the model's 0.5 : 0.5
+    state.data = {
+        "agreed": (torch.zeros(8, 2), torch.tensor([0] * 8)),
+        "disputed": (torch.zeros(8, 2), torch.tensor([1] * 8)),
+    }
+    assert strategy.choose(state, make_generator(0)) == "agreed"
+    assert state.extra["scores"]["disputed"] == pytest.approx(0.0, abs=1e-6)
+    assert state.extra["scores"]["agreed"] == pytest.approx(0.9 * math.log(1.8) + 0.1 * math.log(0.2), rel=1e-5)
+
+
+def test_prediction_shift_warms_up_and_names_bad_settings():
+    strategy = PredictionShiftStrategy(warmup=2)
+    assert [strategy.choose(LoopState(r, ["a", "b", "c"], {}, {}, None, object(), None, 0), None) for r in (0, 1)] == [
+        "a",
+        "b",
+    ]
+    state = LoopState(
+        2, ["a"], {}, {"a": (torch.zeros(2, 2), torch.tensor([0, 1]))}, FixedModel(0.9), object(), None, 0
+    )
+    with pytest.raises(ValueError, match="needs an instrument with pool"):
+        strategy.choose(state, make_generator(0))
+    state.instrument, state.data = PoolInstrument(), {"a": (torch.zeros(2, 2), torch.tensor([0.0, 1.0]))}
+    with pytest.raises(ValueError, match="needs class labels"):
+        strategy.choose(state, make_generator(0))
+    state.data = {"a": (torch.zeros(2, 2), torch.tensor([0, 5]))}
+    with pytest.raises(ValueError, match=r"labels must lie in 0..1 \(the model's classes\), got \[0, 5\]"):
+        strategy.choose(state, make_generator(0))
+    with pytest.raises(ValueError, match="pool_size must be a positive integer"):
+        PredictionShiftStrategy(pool_size=0)
+    with pytest.raises(ValueError, match="prior_count must be a positive number"):
+        PredictionShiftStrategy(prior_count=0)
+
+
+def fixed_instrument_toy(candidate: str, n: int, seed: int):
+    """As ``toy_instrument``, plus "fixed": the instrument feature x1 held at +1 (do(x1 := 1)), whatever the label."""
+    if candidate != "fixed":
+        return toy_instrument(candidate, n, seed)
+    x, y = toy_instrument("plain", n, seed)
+    x[:, 1] = 1.0
+    return x, y
+
+
+class FixedToyInstrument:
+    candidates = ["shortcut", "plain", "fixed"]
+
+    def measure(self, candidate, n, seed):
+        return fixed_instrument_toy(candidate, n, seed)
+
+    def pool(self, candidate, n, seed):
+        return fixed_instrument_toy(candidate, n, seed + 1)[0]
+
+
+def test_prediction_shift_loop_goes_where_the_shortcut_breaks():
+    # after the shortcut experiment the model reads x1; with x1 held at +1 it says "1" for everything although half
+    # the labels are 0: the strategy measures "fixed" next
+    loop = ActiveLoop(
+        FixedToyInstrument(),
+        PredictionShiftStrategy(pool_size=128),
+        TrainerLearner(
+            lambda s: ERM(steps=150, batch_size=32, lr=0.05, seed=s, progress=False),
+            net_factory(MLP, hidden=(8,)),
+            n_outputs=2,
+            name="erm_mlp",
+        ),
+        evaluate,
+        budget=64,
+        batch_size=32,
+        seed=0,
+    )
+    result = loop.run()
+    assert result.choices == ["shortcut", "fixed"]
