@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from causalphys.errors import ParameterError
-from causalphys.run import CONF_DIR, run
+from causalphys.run import CONF_DIR, _run_id, run
 
 TINY = [
     "active=scanner_budget",
@@ -25,9 +25,9 @@ def _compose(overrides):
         return compose(config_name="config", overrides=list(overrides))
 
 
-@pytest.mark.parametrize("strategy", ["random", "uncertainty"])
+@pytest.mark.parametrize("strategy", ["random", "uncertainty", "prediction_shift"])
 def test_an_active_run_spends_its_budget_and_is_skipped_when_rerun(strategy, tmp_path):
-    pool = ["active.strategy.pool_size=8"] if strategy == "uncertainty" else []
+    pool = ["active.strategy.pool_size=8"] if strategy != "random" else []
     cfg = _compose([*TINY, f"active/strategy={strategy}", *pool])
     results = run(cfg, tmp_path, "r", "erm")
     with open(results) as f:
@@ -50,7 +50,13 @@ def test_active_config_errors_name_the_key(tmp_path):
 
 
 def test_a_nested_group_override_names_one_folder():
-    from causalphys.run import _run_id
-
     assert _run_id("active.budget=10,active/strategy=random,seed=0") == "active.budget=10,active.strategy=random,seed=0"
     assert _run_id("") == "defaults"
+
+
+def test_a_long_override_list_gives_a_short_unique_folder_name():
+    long = ",".join(f"+active.candidates.c{i}={{lab:0.0,scanner:1.0,probe_sigma:{i}.0}}" for i in range(8))
+    a, b = _run_id(long), _run_id(long.replace("7.0", "8.0"))
+    assert len(a.encode()) <= 200 and a.startswith("+active.candidates.c0=") and a != b
+    assert _run_id(long) == a  # deterministic
+    assert _run_id("seed=0") == "seed=0"  # short names are untouched
