@@ -4,9 +4,11 @@ reach a target score.
 
 - the curve: mean ± std over seeds of the metric on each scored environment after each round, against the labels
   spent so far (``labelled``);
-- labels to target: for each run, the labels spent at the first round whose score is at least ``target`` (runs that
-  never get there count as "not reached"); per strategy the mean ± std over the runs that reached it, how many did,
-  and the ratio to the random strategy's mean.
+- labels to target: for each run, the labels spent at the first round whose score is at least ``target`` ("first")
+  and at the round from which it stays at least ``target`` to the end of the budget ("for good": a curve that
+  touches the target once by luck does not count). A run that does not get there within the budget is censored: it
+  counts as the budget plus one round (the least it could need) and the table says how many runs reached the target.
+  Per strategy: the median and the mean ± std of those numbers, and the ratio of the mean to the random strategy's.
 """
 
 from __future__ import annotations
@@ -41,31 +43,51 @@ def curves(rows: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
 
 
 def labels_to_target(rows: pd.DataFrame, target: float, env: str, metric: str = "accuracy") -> pd.DataFrame:
-    """Per run: ``strategy, run, seed, labels`` — the labels spent when ``env``'s ``metric`` first reached
-    ``target`` (``NaN``: never within the budget)."""
+    """Per run: ``strategy, run, seed, first, for_good`` — the labels spent when ``env``'s ``metric`` first reached
+    ``target``, and from which round on it stayed there to the end (``NaN``: not within the budget)."""
     rows = rows[(rows["metric"] == metric) & (rows["env"] == env)]
     if rows.empty:
         raise ParameterError(f"no {metric!r} rows for environment {env!r} in this sweep")
     out = []
     for (strategy, run), part in rows.groupby(["trainer", "run"]):
         part = part.sort_values("round")
-        hit = part[part["value"] >= target]
-        labels = float(hit["labelled"].iloc[0]) if len(hit) else float("nan")
-        out.append({"strategy": strategy, "run": run, "seed": part["seed"].iloc[0], "labels": labels})
+        above = (part["value"] >= target).to_numpy()
+        labelled = part["labelled"].to_numpy()
+        first = float(labelled[above.argmax()]) if above.any() else float("nan")
+        k = len(above)
+        while k > 0 and above[k - 1]:
+            k -= 1
+        for_good = float(labelled[k]) if k < len(above) else float("nan")
+        out.append(
+            {"strategy": strategy, "run": run, "seed": part["seed"].iloc[0], "first": first, "for_good": for_good}
+        )
     return pd.DataFrame(out)
 
 
-def _target_table(needed: pd.DataFrame, budget: int) -> str:
+def _target_table(needed: pd.DataFrame, budget: int, step: int) -> str:
+    censored = budget + step
+    base = {c: needed.loc[needed["strategy"] == BASELINE, c].fillna(censored).mean() for c in ("first", "for_good")}
     body = []
-    base = needed.loc[needed["strategy"] == BASELINE, "labels"].mean()
     for strategy, part in needed.groupby("strategy"):
-        reached = part["labels"].dropna()
-        mean = reached.mean() if len(reached) else float("nan")
-        cell = f"{mean:.0f} ± {reached.std():.0f}" if len(reached) > 1 else (f"{mean:.0f}" if len(reached) else "—")
-        ratio = f"{mean / base:.2f}" if len(reached) and base == base and strategy != BASELINE else ""
-        body.append([strategy, cell, f"{len(reached)}/{len(part)}", ratio])
-    note = f"\n\nRuns that never reached the target within the budget ({budget} labels) are left out of the mean."
-    return markdown_table(["strategy", "labels to target (mean ± std)", "runs reaching it", "/ random"], body) + note
+        row = [strategy]
+        for column in ("for_good", "first"):
+            labels = part[column].fillna(censored)
+            reached = int(part[column].notna().sum())
+            spread = f" ± {labels.std():.0f}" if len(labels) > 1 else ""
+            ratio = (
+                f"{labels.mean() / base[column]:.2f}" if strategy != BASELINE and base[column] == base[column] else ""
+            )
+            row += [f"{labels.median():.0f}", f"{labels.mean():.0f}{spread}", f"{reached}/{len(part)}", ratio]
+        body.append(row)
+    header = ["strategy"]
+    for name in ("for good", "first"):
+        header += [f"{name}: median", f"{name}: mean ± std", f"{name}: runs reaching", f"{name}: / random"]
+    note = (
+        f"\n\nLabels spent when the score reached the target and stayed there to the end of the budget (for good), "
+        f"and when it first reached it. A run that did not get there within the budget ({budget} labels) counts as "
+        f"{censored} (the budget plus one round): a lower bound, so means with such runs are lower bounds too."
+    )
+    return markdown_table(header, body) + note
 
 
 def plot_curves(table: pd.DataFrame, path, target: float | None = None, metric: str = "accuracy") -> Path:
@@ -117,7 +139,8 @@ def write_active_report(
         scored = env or str(table["env"].iloc[0])
         needed = labels_to_target(rows, target, scored, metric)
         budget = int(rows["labelled"].max())
-        lines += ["", f"## Labels to reach {metric} {target:g} on {scored}", "", _target_table(needed, budget)]
+        step = int(rows["labelled"].min())  # the first round's batch
+        lines += ["", f"## Labels to reach {metric} {target:g} on {scored}", "", _target_table(needed, budget, step)]
     written = {
         "curves": write_file_atomic(out / "curves.csv", lambda tmp: table.to_csv(tmp, index=False)),
         "plot": plot_curves(table, out / "curves.png", target, metric),

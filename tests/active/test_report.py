@@ -35,16 +35,18 @@ def _write_run(root, strategy, seed, values, kind="active"):
 
 
 def test_curves_and_labels_to_target(tmp_path, capsys):
-    _write_run(tmp_path, "random", 0, [0.50, 0.55, 0.60, 0.70])
+    _write_run(tmp_path, "random", 0, [0.50, 0.66, 0.60, 0.70])  # touches 0.65 at 200, for good from 400
     _write_run(tmp_path, "random", 1, [0.50, 0.52, 0.58, 0.62])  # never reaches 0.65
     _write_run(tmp_path, "uncertainty", 0, [0.50, 0.66, 0.70, 0.72])
     _write_run(tmp_path, "uncertainty", 1, [0.55, 0.64, 0.69, 0.71])
     written = report_main([str(tmp_path), "--target", "0.65"])
     text = capsys.readouterr().out
-    assert "| 200 | 0.535 ± 0.021 | 0.650 ± 0.014 |" in text
-    # random: one run reached 0.65, at 400 labels; uncertainty: 200 and 300 -> 250, 0.62 of random's 400
-    assert "| random | 400 | 1/2 |  |" in text
-    assert "| uncertainty | 250 ± 71 | 2/2 | 0.62 |" in text
+    assert "| 200 | 0.590 ± 0.099 | 0.650 ± 0.014 |" in text
+    # for good: random 400 and censored 500 (budget 400 + one round of 100) -> mean 450; uncertainty 200 and 300
+    # -> 250, 0.56 of random's; first: random 200 and 500 -> 350, uncertainty 250 -> 0.71
+    assert "| random | 450 | 450 ± 71 | 1/2 |  | 350 | 350 ± 212 | 1/2 |  |" in text
+    assert "| uncertainty | 250 | 250 ± 71 | 2/2 | 0.56 | 250 | 250 ± 71 | 2/2 | 0.71 |" in text
+    assert "counts as 500 (the budget plus one round)" in text
     curves = pd.read_csv(written["curves"])
     assert set(curves["strategy"]) == {"random", "uncertainty"} and curves["runs"].max() == 2
     assert written["plot"].stat().st_size > 0
