@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import wilcoxon
 from sklearn.gaussian_process.kernels import ConstantKernel, DotProduct
 
 import causalphys as cp
@@ -250,6 +251,14 @@ def runs_of(rows: list[dict], method: str, selection: str, metric: str, truths=T
     ]
 
 
+def _settle_by_run(rows: list[dict], method: str, selection: str, budget: int) -> dict:
+    """``{(run, truth): measurements until right for good}``, unsettled runs as ``budget + 1``."""
+    return {
+        (r["run"], r["env"]): (budget + 1.0 if math.isnan(float(r["value"])) else float(r["value"]))
+        for r in runs_of(rows, method, selection, "measurements_to_settle")
+    }
+
+
 def table(rows: list[dict], budget: int) -> str:
     """Per truth and method: fraction named right at the end, and measurements until right for good."""
     lines = [
@@ -275,6 +284,27 @@ def table(rows: list[dict], budget: int) -> str:
                 f"| {truth} | {points} | {selection.replace('_', ' ')} | {len(final)} | "
                 f"{sum(final):.0f}/{len(final)} ({100 * np.mean(final):.0f} %) | {median_text} | {mean:.1f} |"
             )
+    lines += [
+        "",
+        "Paired against uniform lines named by evidence (same seed and truth; unsettled runs count as "
+        f"{budget + 1}): runs that settle in fewer / as many / more measurements, and the two-sided Wilcoxon "
+        "signed-rank p-value (zero differences dropped).",
+        "",
+        "| points, named by | fewer | as many | more | mean difference | p |",
+        "|---|---|---|---|---|---|",
+    ]
+    reference = _settle_by_run(rows, "uniform", "log_evidence", budget)
+    for method, selection in METHODS[:2]:
+        mine = _settle_by_run(rows, method, selection, budget)
+        keys = sorted(set(mine) & set(reference))
+        if not keys:
+            continue
+        d = np.array([mine[k] - reference[k] for k in keys])
+        p_value = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
+        lines.append(
+            f"| {label(method, selection)} | {(d < 0).sum()} | {(d == 0).sum()} | {(d > 0).sum()} | "
+            f"{d.mean():+.1f} | {p_value:.2g} |"
+        )
     lines += [
         "",
         "Hypothesis learning's own bookkeeping at the end (mean over runs): the true hypothesis's average reward, the "
