@@ -22,10 +22,19 @@ class SmallCNN(FeatureNet):
     ``(1, 2, 1, 1)``: the second conv has stride 2; ``(2, 2, 1, 1)`` makes 64x64 images 7x cheaper).
     A global average pool turns the ``(n, 2 width, h', w')`` map into features of shape ``(n, n_features)`` with
     ``n_features = 2 width``; ``head`` is ``Linear(n_features, n_outputs)``. Any input size works (28x28, 64x64,
-    ...): ``x`` is ``(n, in_channels, h, w)``.
+    ...): ``x`` is ``(n, in_channels, h, w)``. ``features=k`` appends ``Linear(2 width, k)`` to the pooled map, so
+    that ``n_features = k``: a representation narrower than the net (e.g. a content block of a few dimensions for
+    :class:`~causalphys.trainers.ContentStyle`); the default ``None`` is DomainBed's net.
     """
 
-    def __init__(self, in_channels: int, n_outputs: int, width: int = 64, strides: tuple[int, ...] = (1, 2, 1, 1)):
+    def __init__(
+        self,
+        in_channels: int,
+        n_outputs: int,
+        width: int = 64,
+        strides: tuple[int, ...] = (1, 2, 1, 1),
+        features: int | None = None,
+    ):
         super().__init__()
         self.in_channels = _positive_int("in_channels", in_channels)
         self.n_outputs = _positive_int("n_outputs", n_outputs)
@@ -41,6 +50,9 @@ class SmallCNN(FeatureNet):
         for c_in, c_out, stride in zip(channels[:-1], channels[1:], strides):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.ReLU(), nn.GroupNorm(8, c_out)]
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
-        self.body = nn.Sequential(*layers)
         self.n_features = channels[-1]
+        if features is not None:
+            layers.append(nn.Linear(self.n_features, _positive_int("features", features)))
+            self.n_features = features
+        self.body = nn.Sequential(*layers)
         self.classifier = nn.Linear(self.n_features, self.n_outputs)

@@ -36,7 +36,8 @@ probes from a net's features (32 at the default ``--width 16``;
 
 Levers of the content encoder (defaults: those of the rows already reported; give each lever its own ``--tag``):
 ``--temperature`` (InfoNCE, 0.1), ``--pair-batch-size`` (pairs per encoder step, 128), ``--width`` (SmallCNN width
-of both nets, 16, i.e. 32 features), ``--encoder-steps``, ``--n-pairs``.
+of both nets, 16, i.e. 32 features), ``--features`` (a linear projection of the pooled map to that many features:
+the content block narrower than the net; 0 = none), ``--encoder-steps``, ``--n-pairs``.
 """
 
 from __future__ import annotations
@@ -252,6 +253,9 @@ def main(argv=None):
         "--pair-batch-size", type=int, default=128, help="pairs per InfoNCE step of content_style (negatives + 1)"
     )
     parser.add_argument("--width", type=int, default=16, help="SmallCNN width of the nets (2 width features)")
+    parser.add_argument(
+        "--features", type=int, default=0, help="project the nets' pooled map to this many features (0: 2 width)"
+    )
     parser.add_argument("--n-latents", type=int, default=1000, help="fresh units per lab for the probes")
     parser.add_argument("--n-fft", type=int, default=1000, help="units per group measured by the Fourier peaks")
     parser.add_argument("--strain-std", type=float, default=0.02)
@@ -275,7 +279,7 @@ def main(argv=None):
     setting = setting_name(args) + (f", {args.tag}" if args.tag else "")
     done = {(r["setting"], r["run"], r["trainer"]) for r in rows}
     bench = benchmark(args, args.n_pairs or args.n_train // 2)
-    make_net = net_factory(SmallCNN, width=args.width, strides=(2, 2, 1, 1))
+    make_net = net_factory(SmallCNN, width=args.width, strides=(2, 2, 1, 1), features=args.features or None)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         run = f"seed{seed}"
         todo = [r for r in readers if (setting, run, r) not in done]

@@ -28,9 +28,26 @@ def test_small_cnn_is_domainbeds_mnist_cnn_scaled_by_width():
     assert default == [64, 128, 128, 128]
 
 
+def test_a_narrower_feature_block_projects_the_pooled_map():
+    torch.manual_seed(0)
+    plain = SmallCNN(1, 2, width=16)
+    torch.manual_seed(0)
+    narrow = SmallCNN(1, 2, width=16, features=4)
+    x = torch.randn(5, 1, 32, 32)
+    assert narrow.n_features == 4 and narrow.features(x).shape == (5, 4) and narrow(x).shape == (5, 2)
+    last = narrow.body[-1]
+    assert isinstance(last, torch.nn.Linear) and (last.in_features, last.out_features) == (32, 4)
+    # the convolutions are drawn first, so the same seed gives the same convolutions; the projection follows them
+    torch.testing.assert_close(narrow.features(x), last(plain.features(x)))
+
+
 @pytest.mark.parametrize(
     "kwargs, key",
-    [({"in_channels": 0, "n_outputs": 2}, "in_channels"), ({"in_channels": 1, "n_outputs": 2, "width": 12}, "width")],
+    [
+        ({"in_channels": 0, "n_outputs": 2}, "in_channels"),
+        ({"in_channels": 1, "n_outputs": 2, "width": 12}, "width"),
+        ({"in_channels": 1, "n_outputs": 2, "features": 0}, "features"),
+    ],
 )
 def test_bad_cnn_settings_name_the_key(kwargs, key):
     with pytest.raises(ParameterError, match=f"SmallCNN {key}"):
