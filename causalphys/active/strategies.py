@@ -88,13 +88,14 @@ class UncertaintyStrategy(Strategy):
 
     The loop's own model is the first member; the others are refitted on the same data with seeds derived from the
     round's. ``pool_size`` unlabelled units per candidate are scored (drawn with the instrument's ``pool``).
-    Before anything is measured (and during ``warmup``) candidates are taken in turn. Ties go to the candidate
-    listed first.
+    Before anything is measured there is no model to ask: the first experiment is drawn uniformly at random, the
+    draw :class:`RandomStrategy` makes with the same generator (so runs of the two with the same seed start from the
+    same batch); during ``warmup`` candidates are taken in turn. Ties go to the candidate listed first.
     """
 
     name = "uncertainty"
 
-    def __init__(self, members: int = 3, pool_size: int = 256, score: str = "disagreement", warmup: int = 1):
+    def __init__(self, members: int = 3, pool_size: int = 256, score: str = "disagreement", warmup: int = 0):
         super().__init__(warmup=warmup)
         if isinstance(members, bool) or not isinstance(members, int) or members < 2:
             raise ParameterError(f"members must be an integer >= 2 (an ensemble), got {members!r}")
@@ -106,7 +107,7 @@ class UncertaintyStrategy(Strategy):
 
     def select(self, state: LoopState, generator: torch.Generator) -> str:
         if state.model is None:
-            return state.candidates[state.round % len(state.candidates)]
+            return RandomStrategy().select(state, generator)
         pool = getattr(state.instrument, "pool", None)
         if pool is None:
             raise ParameterError(
@@ -147,13 +148,14 @@ class PredictionShiftStrategy(Strategy):
     unlabelled units of ``c`` (drawn with the instrument's ``pool``), ``p̂_c`` the class frequencies of the labels
     measured in ``c`` so far — or of all labels measured so far where ``c`` is not yet measured — smoothed by
     ``prior_count`` pseudo-counts per class; the score is ``KL(p̂_c || q_c) = Σ_k p̂_k log(p̂_k / q_k)``. The
-    candidate with the largest score is measured next (ties: the one listed first); before any measurement (and
-    during ``warmup``) candidates are taken in turn.
+    candidate with the largest score is measured next (ties: the one listed first). Before any measurement the
+    experiment is drawn at random as :class:`UncertaintyStrategy` does; during ``warmup`` candidates are taken in
+    turn.
     """
 
     name = "prediction_shift"
 
-    def __init__(self, pool_size: int = 256, prior_count: float = 1.0, warmup: int = 1):
+    def __init__(self, pool_size: int = 256, prior_count: float = 1.0, warmup: int = 0):
         super().__init__(warmup=warmup)
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
             raise ParameterError(f"pool_size must be a positive integer, got {pool_size!r}")
@@ -163,7 +165,7 @@ class PredictionShiftStrategy(Strategy):
 
     def select(self, state: LoopState, generator: torch.Generator) -> str:
         if state.model is None:
-            return state.candidates[state.round % len(state.candidates)]
+            return RandomStrategy().select(state, generator)
         pool = getattr(state.instrument, "pool", None)
         if pool is None:
             raise ParameterError(

@@ -229,7 +229,7 @@ class ToyInstrument:
 
 
 def test_uncertainty_loop_end_to_end_with_a_trainer():
-    strategy = UncertaintyStrategy(members=2, pool_size=64)
+    strategy = UncertaintyStrategy(members=2, pool_size=64, warmup=1)
     result = make_loop(instrument=ToyInstrument(), strategy=strategy, budget=64, batch=16).run()
     assert result.choices[0] == "shortcut"  # the warm-up round
     assert len(result.choices) == 4 and 0.0 <= result.rows[-1]["value"] <= 1.0
@@ -318,7 +318,7 @@ def test_prediction_shift_loop_goes_where_the_shortcut_breaks():
     # the labels are 0: the strategy measures "fixed" next
     loop = ActiveLoop(
         FixedToyInstrument(),
-        PredictionShiftStrategy(pool_size=128),
+        PredictionShiftStrategy(pool_size=128, warmup=1),
         TrainerLearner(
             lambda s: ERM(steps=150, batch_size=32, lr=0.05, seed=s, progress=False),
             net_factory(MLP, hidden=(8,)),
@@ -332,3 +332,15 @@ def test_prediction_shift_loop_goes_where_the_shortcut_breaks():
     )
     result = loop.run()
     assert result.choices == ["shortcut", "fixed"]
+
+
+@pytest.mark.parametrize("strategy", [UncertaintyStrategy(members=2), PredictionShiftStrategy()])
+def test_with_no_model_yet_the_first_experiment_is_randoms_own_draw(strategy):
+    candidates = ["a", "b", "c", "d", "e"]
+    firsts = set()
+    for seed in range(8):
+        state = LoopState(0, candidates, {}, {}, None, object(), None, seed)
+        mine = strategy.choose(state, make_generator(seed))
+        assert mine == RandomStrategy().choose(state, make_generator(seed))
+        firsts.add(mine)
+    assert len(firsts) > 1  # not always the first listed
