@@ -90,7 +90,10 @@ def _target_table(needed: pd.DataFrame, budget: int, step: int) -> str:
     return markdown_table(header, body) + note
 
 
-def plot_curves(table: pd.DataFrame, path, target: float | None = None, metric: str = "accuracy") -> Path:
+def plot_curves(
+    table: pd.DataFrame, path, target: float | dict[str, float] | None = None, metric: str = "accuracy"
+) -> Path:
+    """The curves, one panel per scored environment; ``target``: a line on every panel, or ``{env: value}``."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state
 
     envs = list(dict.fromkeys(table["env"]))
@@ -102,8 +105,9 @@ def plot_curves(table: pd.DataFrame, path, target: float | None = None, metric: 
             ax.plot(part["labelled"], part["mean"], marker="o", ms=3, label=f"{strategy} ({part['runs'].max()} runs)")
             std = part["std"].fillna(0.0)
             ax.fill_between(part["labelled"], part["mean"] - std, part["mean"] + std, alpha=0.2)
-        if target is not None:
-            ax.axhline(target, color="k", lw=0.8, ls="--", label=f"target {target:g}")
+        line = target.get(env) if isinstance(target, dict) else target
+        if line is not None:
+            ax.axhline(line, color="k", lw=0.8, ls="--", label=f"target {line:g}")
         ax.set_title(env)
         ax.set_xlabel("labelled units spent")
         ax.grid(alpha=0.3)
@@ -114,11 +118,17 @@ def plot_curves(table: pd.DataFrame, path, target: float | None = None, metric: 
 
 
 def write_active_report(
-    sweep: Sweep, out_dir=None, target: float | None = None, env: str | None = None, metric: str = "accuracy"
+    sweep: Sweep,
+    out_dir=None,
+    target: float | None = None,
+    env: str | None = None,
+    metric: str = "accuracy",
+    targets: dict[str, float] | None = None,
 ) -> dict[str, Path]:
     """``report.md``, ``curves.csv`` and ``curves.png`` of the sweep's experiment loops in ``out_dir`` (default:
     the sweep directory); with ``target``, the labels each strategy needs to reach it on ``env`` (default: the
-    first scored environment)."""
+    first scored environment); ``targets``: ``{env: target}``, one such table per environment (``None`` for env:
+    the first scored one)."""
     rows = active_rows(sweep)
     if rows.empty:
         raise ParameterError(f"{sweep.path} holds no experiment-loop runs (active=...)")
@@ -135,15 +145,22 @@ def write_active_report(
         ]
         lines += ["", f"## {metric} on {scored} after each round (mean ± std over seeds)", ""]
         lines += [markdown_table(["labelled", *pivot.columns], body)]
+    first = str(table["env"].iloc[0])
+    wanted = {(name if name is not None else first): value for name, value in (targets or {}).items()}
     if target is not None:
-        scored = env or str(table["env"].iloc[0])
-        needed = labels_to_target(rows, target, scored, metric)
-        budget = int(rows["labelled"].max())
-        step = int(rows["labelled"].min())  # the first round's batch
-        lines += ["", f"## Labels to reach {metric} {target:g} on {scored}", "", _target_table(needed, budget, step)]
+        wanted[env or first] = target
+    scored_envs = set(table["env"])
+    unknown = sorted(set(wanted) - scored_envs)
+    if unknown:
+        raise ParameterError(f"target environment(s) {unknown} were not scored; the loops scored {sorted(scored_envs)}")
+    budget = int(rows["labelled"].max())
+    step = int(rows["labelled"].min())  # the first round's batch
+    for scored, value in wanted.items():
+        needed = labels_to_target(rows, value, scored, metric)
+        lines += ["", f"## Labels to reach {metric} {value:g} on {scored}", "", _target_table(needed, budget, step)]
     written = {
         "curves": write_file_atomic(out / "curves.csv", lambda tmp: table.to_csv(tmp, index=False)),
-        "plot": plot_curves(table, out / "curves.png", target, metric),
+        "plot": plot_curves(table, out / "curves.png", wanted, metric),
     }
     text = "\n".join(lines) + "\n"
     written["report"] = write_file_atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))

@@ -24,10 +24,28 @@ def parser() -> argparse.ArgumentParser:
         "--metric", default=None, help="metric of the tables (default: accuracy, or rmse for regression benchmarks)"
     )
     p.add_argument(
-        "--target", type=float, default=None, help="experiment loops: report the labels each strategy needs to reach it"
+        "--target",
+        action="append",
+        default=None,
+        metavar="[ENV=]VALUE",
+        help="experiment loops: report the labels each strategy needs to reach VALUE on ENV (default: --env, or the "
+        "first scored environment); repeat for several environments",
     )
-    p.add_argument("--env", default=None, help="experiment loops: the environment --target is read on")
+    p.add_argument("--env", default=None, help="experiment loops: the environment a bare --target VALUE is read on")
     return p
+
+
+def _targets(items: list[str], env: str | None, p: argparse.ArgumentParser) -> dict:
+    """``--target`` values ``[ENV=]VALUE`` as ``{env: value}`` (a bare value is read on ``env``; ``None``: the
+    report's first scored environment, resolved there)."""
+    out = {}
+    for item in items:
+        name, _, value = item.rpartition("=")
+        try:
+            out[name or env] = float(value)
+        except ValueError:
+            p.error(f"--target {item!r}: expected VALUE or ENV=VALUE with a number, e.g. test=0.7")
+    return out
 
 
 def main(argv=None) -> dict[str, Path]:
@@ -41,7 +59,9 @@ def main(argv=None) -> dict[str, Path]:
                 raise SweepError(
                     f"{args.sweep_dir} mixes experiment loops (active=...) with training runs: report them apart"
                 )
-            written = write_active_report(sweep, args.out, args.target, args.env, args.metric or "accuracy")
+            written = write_active_report(
+                sweep, args.out, metric=args.metric or "accuracy", targets=_targets(args.target or [], args.env, p)
+            )
         else:
             written = write_report(args.sweep_dir, out_dir=args.out, metric=args.metric)
     except CausalPhysError as err:

@@ -10,7 +10,7 @@ from causalphys.cli.report import main as report_main
 from causalphys.evaluation.store import rows_to_csv
 
 
-def _write_run(root, strategy, seed, values, kind="active"):
+def _write_run(root, strategy, seed, values, kind="active", envs=("heldout",)):
     run = f"strategy={strategy},seed={seed}"
     folder = root / run
     folder.mkdir(parents=True)
@@ -20,7 +20,7 @@ def _write_run(root, strategy, seed, values, kind="active"):
         {
             "run": run,
             "trainer": strategy,
-            "env": "heldout",
+            "env": env,
             "split": "test",
             "metric": "accuracy",
             "value": v,
@@ -30,6 +30,7 @@ def _write_run(root, strategy, seed, values, kind="active"):
             "candidate": "a",
         }
         for r, v in enumerate(values)
+        for env in envs
     ]
     (folder / "results.csv").write_text(rows_to_csv(rows, ACTIVE_FIELDS))
 
@@ -47,6 +48,15 @@ def test_curves_and_labels_to_target(tmp_path, capsys):
     assert "| random | 450 | 450 ± 71 | 1/2 |  | 350 | 350 ± 212 | 1/2 |  |" in text
     assert "| uncertainty | 250 | 250 ± 71 | 2/2 | 0.56 | 250 | 250 ± 71 | 2/2 | 0.71 |" in text
     assert "counts as 500 (the budget plus one round)" in text
+    # several environments at once, ENV=VALUE; an environment the loops did not score is named
+    report_main([str(tmp_path), "--target", "heldout=0.7"])
+    assert "## Labels to reach accuracy 0.7 on heldout" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        report_main([str(tmp_path), "--target", "elsewhere=0.7"])
+    assert "target environment(s) ['elsewhere'] were not scored" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report_main([str(tmp_path), "--target", "test=high"])
+    assert "expected VALUE or ENV=VALUE" in capsys.readouterr().err
     curves = pd.read_csv(written["curves"])
     assert set(curves["strategy"]) == {"random", "uncertainty"} and curves["runs"].max() == 2
     assert written["plot"].stat().st_size > 0
@@ -62,3 +72,13 @@ def test_a_sweep_mixing_loops_and_training_runs_is_refused(tmp_path):
     (folder / "results.csv").write_text(rows_to_csv([{**row, "selection": "final-step"}]))
     with pytest.raises(SystemExit):
         report_main([str(tmp_path)])
+
+
+def test_targets_on_several_environments_at_once(tmp_path, capsys):
+    for seed in (0, 1):
+        _write_run(tmp_path, "random", seed, [0.5, 0.6, 0.7], envs=("heldout", "test"))
+    written = report_main([str(tmp_path), "--target", "heldout=0.55", "--target", "test=0.65"])
+    text = capsys.readouterr().out
+    assert "## Labels to reach accuracy 0.55 on heldout" in text and "## Labels to reach accuracy 0.65 on test" in text
+    assert "| random | 200 | 200 ± 0 | 2/2 |  |" in text and "| random | 300 | 300 ± 0 | 2/2 |  |" in text
+    assert written["plot"].stat().st_size > 0
