@@ -25,6 +25,7 @@ from causalphys.active.learners import TrainerLearner
 from causalphys.active.loop import ActiveLoop, ActiveLoopError, ActiveResult
 from causalphys.active.strategies import (
     LoopState,
+    PoolScoreStrategy,
     PredictionShiftStrategy,
     RandomStrategy,
     Strategy,
@@ -41,6 +42,7 @@ __all__ = [
     "InstrumentError",
     "LoopState",
     "MeasurementError",
+    "PoolScoreStrategy",
     "PredictionShiftStrategy",
     "RandomStrategy",
     "SCMInstrument",

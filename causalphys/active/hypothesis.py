@@ -346,15 +346,16 @@ class HypothesisLearner:
         values = [self._measure(measure, X[i], int(i)) for i in measured]
         chosen, rewards, uncertainties = [-1] * len(measured), [np.nan] * len(measured), [np.nan] * len(measured)
         records = [record.copy() for _ in measured]
+        # the evidence reward and the discriminating acquisition need every model fitted to the current
+        # measurements: fitted here, then after each measurement
         fit_all = self.reward == "evidence" or self.acquisition == "discrimination"
-        fitted = False  # every model fitted to the current measurements (fit_all: done after each measurement)
+        if fit_all:
+            self._fit_all(models, X[measured], np.array(values), rng)
         step = 0
         while len(measured) < budget:
             m = step % H if step < self.warmup * H else self._choose(record, rng)
             free = np.setdiff1d(np.arange(n), measured)
-            if fit_all and not fitted:
-                self._fit_all(models, X[measured], np.array(values), rng)
-            elif not fit_all:
+            if not fit_all:
                 models[m].fit(X[measured], np.array(values), random_state=int(rng.integers(2**31)))
             _, std = models[m].predict(X[free], include_noise=self.include_noise)
             u = float(std.mean())
@@ -375,7 +376,6 @@ class HypothesisLearner:
             values.append(self._measure(measure, X[i], i))
             if fit_all:
                 self._fit_all(models, X[measured], np.array(values), rng)
-                fitted = True
             if self.reward == "evidence":
                 evidence = np.array([model.log_evidence_ for model in models])
                 r = 1.0 if int(np.argmax(evidence)) == m else 0.0

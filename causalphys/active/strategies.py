@@ -5,6 +5,8 @@ next candidate experiment. Randomness comes only from the generator the loop pas
 from the run seed), so a rerun — or a resumed run — chooses the same experiments.
 
 - :class:`RandomStrategy`: uniform over the candidates (the baseline).
+- :class:`PoolScoreStrategy`: the base of the two below — a score per candidate from the current model and an
+  unlabelled pool of it, the highest measured next (a new model-based strategy writes only ``scores``).
 - :class:`UncertaintyStrategy`: an ensemble refitted on everything measured so far (members differ by seed)
   predicts on an unlabelled pool of every candidate; the candidate whose pool the members disagree on most is
   measured next. Disagreement is the mean over the pool of ``Σ_k Var_m p_m(k | x)`` (the variance across members of
@@ -83,7 +85,38 @@ class RandomStrategy(Strategy):
         return state.candidates[int(torch.randint(len(state.candidates), (1,), generator=generator))]
 
 
-class UncertaintyStrategy(Strategy):
+class PoolScoreStrategy(Strategy):
+    """A strategy that scores every candidate from the current model and an unlabelled pool of it, and measures the
+    highest score (ties: the candidate listed first; the scores are kept in ``state.extra["scores"]``). Before any
+    model there is nothing to score: the experiment is random's own draw with the round's generator, so a study's
+    strategies start from the same batch. Subclasses give :meth:`scores`."""
+
+    pool_size = 256
+
+    def select(self, state: LoopState, generator: torch.Generator) -> str:
+        if state.model is None:
+            return RandomStrategy().select(state, generator)
+        pool = getattr(state.instrument, "pool", None)
+        if pool is None:
+            raise ParameterError(
+                f"{type(self).__name__} needs an instrument with pool(candidate, n, seed) -> unlabelled x "
+                f"(got {type(state.instrument).__name__})"
+            )
+        scores = self.scores(state, pool)
+        state.extra["scores"] = scores
+        best = max(scores.values())
+        return next(c for c in state.candidates if scores[c] == best)
+
+    def pool_of(self, state: LoopState, pool, candidate: str) -> torch.Tensor:
+        """``pool_size`` unlabelled units of ``candidate``, seeded by the run seed, the round and the candidate."""
+        return pool(candidate, self.pool_size, derive_seed(state.seed, "pool", state.round, candidate))
+
+    @abc.abstractmethod
+    def scores(self, state: LoopState, pool) -> dict[str, float]:
+        """``{candidate: score}`` for every candidate (higher: measure sooner)."""
+
+
+class UncertaintyStrategy(PoolScoreStrategy):
     """Measure where an ensemble of ``members`` models is least sure (see the module docstring).
 
     The loop's own model is the first member; the others are refitted on the same data with seeds derived from the
@@ -105,27 +138,17 @@ class UncertaintyStrategy(Strategy):
             raise ParameterError(f"unknown uncertainty score {score!r}; scores are {list(SCORES)}")
         self.members, self.pool_size, self.score = members, pool_size, score
 
-    def select(self, state: LoopState, generator: torch.Generator) -> str:
-        if state.model is None:
-            return RandomStrategy().select(state, generator)
-        pool = getattr(state.instrument, "pool", None)
-        if pool is None:
-            raise ParameterError(
-                "UncertaintyStrategy needs an instrument with pool(candidate, n, seed) -> unlabelled x "
-                f"(got {type(state.instrument).__name__})"
-            )
+    def scores(self, state: LoopState, pool) -> dict[str, float]:
         models = [state.model] + [
             state.learner.fit(state.data, seed=derive_seed(state.seed, "member", state.round, m))
             for m in range(1, self.members)
         ]
         scores = {}
         for candidate in state.candidates:
-            x = pool(candidate, self.pool_size, derive_seed(state.seed, "pool", state.round, candidate))
+            x = self.pool_of(state, pool, candidate)
             probs = torch.stack([probabilities(model.predict(x)) for model in models])  # (members, n, classes)
             scores[candidate] = float(self.uncertainty(probs))
-        state.extra["scores"] = scores
-        best = max(scores.values())
-        return next(c for c in state.candidates if scores[c] == best)
+        return scores
 
     def uncertainty(self, probs: torch.Tensor) -> torch.Tensor:
         """Mean over the pool of the ensemble's uncertainty; ``probs`` ``(members, n, classes)``."""
@@ -141,7 +164,7 @@ class UncertaintyStrategy(Strategy):
         )
 
 
-class PredictionShiftStrategy(Strategy):
+class PredictionShiftStrategy(PoolScoreStrategy):
     """Measure where the model's predictions are most out of line with the labels (see the module docstring).
 
     For each candidate ``c``: ``q_c`` is the model's mean predicted class distribution over ``pool_size``
@@ -163,27 +186,16 @@ class PredictionShiftStrategy(Strategy):
             raise ParameterError(f"prior_count must be a positive number, got {prior_count!r}")
         self.pool_size, self.prior_count = pool_size, float(prior_count)
 
-    def select(self, state: LoopState, generator: torch.Generator) -> str:
-        if state.model is None:
-            return RandomStrategy().select(state, generator)
-        pool = getattr(state.instrument, "pool", None)
-        if pool is None:
-            raise ParameterError(
-                "PredictionShiftStrategy needs an instrument with pool(candidate, n, seed) -> unlabelled x "
-                f"(got {type(state.instrument).__name__})"
-            )
+    def scores(self, state: LoopState, pool) -> dict[str, float]:
         labelled = [y for _, y in state.data.values()]
         if not labelled or labelled[0].dtype.is_floating_point:
             raise ParameterError("PredictionShiftStrategy needs class labels (integer y) in the measured data")
         scores = {}
         for candidate in state.candidates:
-            x = pool(candidate, self.pool_size, derive_seed(state.seed, "pool", state.round, candidate))
-            q = probabilities(state.model.predict(x)).mean(0)
+            q = probabilities(state.model.predict(self.pool_of(state, pool, candidate))).mean(0)
             y = state.data[candidate][1] if candidate in state.data else torch.cat(labelled)
             scores[candidate] = float(self.shift(y, q))
-        state.extra["scores"] = scores
-        best = max(scores.values())
-        return next(c for c in state.candidates if scores[c] == best)
+        return scores
 
     def shift(self, labels: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
         """``KL(p̂ || q)`` of the smoothed class frequencies of ``labels`` against the mean prediction ``q``
