@@ -21,6 +21,7 @@ it was given (``SLURM_CPUS_PER_TASK`` in a Slurm job) divided by the runs in par
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import sys
@@ -238,6 +239,12 @@ def _run_active(cfg: DictConfig, parts: dict, folder: RunFolder, run_id: str, tr
     def fresh(seed: int):
         return type(trainer)(**{**params, "seed": seed, "progress": False})
 
+    def erm(seed: int):  # while a multi-environment trainer has one experiment: ERM with its shared settings
+        from causalphys.trainers import ERM
+
+        shared = {k: v for k, v in params.items() if k in inspect.signature(ERM).parameters}
+        return ERM(**{**shared, "seed": seed, "progress": False})
+
     loop = benchmark_loop(
         parts["benchmark"],
         active["candidates"],
@@ -252,6 +259,7 @@ def _run_active(cfg: DictConfig, parts: dict, folder: RunFolder, run_id: str, tr
         out=folder.path / "active",
         run=run_id,
         progress=bool(cfg.progress),
+        until_enough=erm if getattr(trainer, "min_envs", 1) > 1 else None,
     )
     result = loop.run()
     rows = [{**r, "trainer": strategy.name} for r in result.rows]

@@ -45,12 +45,15 @@ def benchmark_loop(
     run: str | None = None,
     progress: bool = False,
     n_outputs: int = 2,
+    until_enough: Callable[[int], Trainer] | None = None,
 ) -> ActiveLoop:
     """An :class:`~causalphys.active.loop.ActiveLoop` whose experiments are ``{name: {node: spec}}`` interventions on
     the benchmark's SCM (the one its training labs are drawn from; e.g. ``{"lab_a": {"lab": 0.0}}`` or
     ``{"corrected_low": {"scanner": 0.0, "dose": 1e4}}``), measured as standardised images with their labels; the
     model is scored after every round on ``n_eval`` units of each of the benchmark's test environments named in
-    ``evaluate_on`` (default: all), drawn once with a seed derived from ``seed``. ``trainer``: ``seed -> Trainer``;
+    ``evaluate_on`` (default: all), drawn once with a seed derived from ``seed``. ``trainer``: ``seed -> Trainer``
+    (``until_enough``: the one fitted while fewer experiments are measured than it needs environments, see
+    :class:`~causalphys.active.learners.TrainerLearner`);
     ``n_outputs``: the classes (2 for the scanner-shift tasks).
     """
     train_envs, test_envs, _ = benchmark.environments()
@@ -64,7 +67,9 @@ def benchmark_loop(
     scored = Environments(test_envs.scm, {e: test_envs.interventions[e] for e in names})
     data = environment_tensors(scored, n_eval, seed=derive_seed(seed, "active", "evaluate"))
     instrument = SCMInstrument(dict(experiments), transform=standardize_images)
-    learner = TrainerLearner(trainer, make_net, n_outputs=n_outputs, name=type(trainer(seed)).__name__)
+    learner = TrainerLearner(
+        trainer, make_net, n_outputs=n_outputs, name=type(trainer(seed)).__name__, until_enough=until_enough
+    )
     return ActiveLoop(
         instrument,
         strategy,

@@ -344,3 +344,23 @@ def test_with_no_model_yet_the_first_experiment_is_randoms_own_draw(strategy):
         assert mine == RandomStrategy().choose(state, make_generator(seed))
         firsts.add(mine)
     assert len(firsts) > 1  # not always the first listed
+
+
+def test_a_penalty_learner_needs_two_experiments_or_a_trainer_until_then():
+    from causalphys.trainers import VREx
+
+    one = {"plain": toy_instrument("plain", 32, 0)}
+    two = {**one, "shortcut": toy_instrument("shortcut", 32, 1)}
+
+    def vrex(s):
+        return VREx(steps=5, batch_size=16, seed=s, progress=False)
+
+    def erm(s):
+        return ERM(steps=5, batch_size=16, seed=s, progress=False)
+
+    strict = TrainerLearner(vrex, net_factory(MLP, hidden=(8,)), n_outputs=2, name="vrex")
+    with pytest.raises(ValueError, match=r"VREx needs at least 2 environments, but only \['plain'\]"):
+        strict.fit(one, seed=0)
+    patient = TrainerLearner(vrex, net_factory(MLP, hidden=(8,)), n_outputs=2, name="vrex", until_enough=erm)
+    assert type(patient.fit(one, seed=0)) is ERM and type(patient.fit(two, seed=0)) is VREx
+    assert repr(patient) == "TrainerLearner(vrex, n_outputs=2, until_enough)"

@@ -42,6 +42,14 @@ def test_an_active_run_spends_its_budget_and_is_skipped_when_rerun(strategy, tmp
     assert run(cfg, tmp_path, "r", "erm") == results and results.stat().st_mtime_ns == mtime
 
 
+def test_a_penalty_trainer_fits_erm_until_a_second_experiment_is_measured(tmp_path):
+    cfg = _compose([*TINY, "trainer=vrex", "active/strategy=random"])
+    results = run(cfg, tmp_path, "r", "vrex")
+    with open(results) as f:
+        rows = list(csv.DictReader(f))
+    assert sorted({int(r["labelled"]) for r in rows}) == [16, 32, 40]
+
+
 def test_active_config_errors_name_the_key(tmp_path):
     with pytest.raises(ParameterError, match="active.evaluate_on: unknown test environment"):
         run(_compose([*TINY, "active.evaluate_on=[nowhere]"]), tmp_path / "a", "r", "erm")
