@@ -5,7 +5,14 @@ confounded-lab SCM (``scm.sample(n, nodes=["image"])``: every latent, the clean 
 peak memory above the baseline. The "noise floor" row times only drawing the exogenous noise those images need
 (uniforms and normals from torch's generators): no implementation of the same model can be faster than that.
 
-    .venv/bin/python benchmarks/microscopy_throughput.py [--n 2000] [--repeats 3] [--threads 2]
+    .venv/bin/python benchmarks/microscopy_throughput.py [--n 2000] [--repeats 3] [--threads 2] [--device cpu]
+
+With ``--device cuda`` the images are drawn on the GPU (every generator and tensor there, the time taken after
+``torch.cuda.synchronize``; peak memory is the GPU's ``max_memory_allocated``), and an ``agreement`` block checks the
+GPU path against the CPU one: ``--n-check`` units of the mix are drawn on the CPU with their exogenous noise, the
+same units are recomputed on the GPU from that noise (a counterfactual under the lab they came from, so every node
+downstream of it is evaluated again), and the images are compared pixel by pixel; and two draws with one seed on
+the GPU are compared.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import time
 
 import torch
 from procmem import reset_peak, timed
@@ -22,19 +30,62 @@ import causalphys as cp
 from causalphys.seeding import derive_seed, make_generator
 
 
-def noise_floor(scm: cp.SCM, n: int):
+def noise_floor(scm: cp.SCM, n: int, device: torch.device):
     """Draw every node's exogenous noise for ``n`` units, as ``sample`` does, and nothing else."""
 
     needed = scm.graph.ancestors("image") | {"image"}  # once, outside the timed draw
 
     def draw():
-        return {
-            node: mech.sample_noise(n, make_generator(derive_seed(1, "node", node)), torch.device("cpu"), torch.float32)
+        out = {
+            node: mech.sample_noise(n, make_generator(derive_seed(1, "node", node), device), device, torch.float32)
             for node, mech in scm.mechanisms.items()
             if node in needed
         }
+        synchronize(device)
+        return out
 
     return draw
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gpu_timed(op, repeats: int, device: torch.device):
+    """:func:`procmem.timed` for the GPU: seconds per repeat and the GPU's peak allocation above the baseline."""
+    times, peaks, result = [], [], None
+    for _ in range(repeats):
+        del result
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        start = time.perf_counter()
+        result = op()
+        times.append(time.perf_counter() - start)
+        peaks.append(torch.cuda.max_memory_allocated(device) - base)
+    return times, peaks, result
+
+
+def agreement(scm: cp.SCM, n: int, device: torch.device) -> dict:
+    """The same units through the chain on the CPU and, from the CPU's recorded noise, on ``device``."""
+    lab = scm.do(lab=0.0)
+    cpu = lab.sample(n, seed=2, return_noise=True)
+    again = lab.counterfactual(cpu.to(device), do={"lab": 0.0})
+    other, clean = again["image"].cpu(), again["clean"].cpu()
+    diff = (other - cpu["image"]).abs()
+    twice = [lab.sample(n, seed=3, nodes=["image"], device=device)["image"] for _ in range(2)]
+    return {
+        "units": n,
+        "same_seed_same_images_on_the_device": bool(torch.equal(*twice)),
+        "pixels_identical": float((diff == 0).double().mean()),
+        "max_abs_difference": float(diff.max()),
+        "image_range": [float(cpu["image"].min()), float(cpu["image"].max())],
+        "clean_max_relative_difference": float(
+            ((clean - cpu["clean"]).abs() / cpu["clean"].abs().clamp_min(1e-6)).max()
+        ),
+    }
 
 
 def main() -> None:
@@ -42,17 +93,27 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda[:k] to draw the images on a GPU")
+    parser.add_argument("--n-check", type=int, default=256, help="units compared between the CPU and the GPU")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
 
     scanners = cp.load_scanners()
     scm = cp.microscopy.scanner_shift(scanners).scm
     cases = {"train_a mix (corrected + low_dose)": scm.do(lab=0.0)}
     cases.update({f"scanner {s.name}": scm.do(lab=0.0, scanner=float(i)) for i, s in enumerate(scanners)})
-    scm.sample(64, seed=0, nodes=["image"])  # warm-up
+    scm.sample(64, seed=0, nodes=["image"], device=device)  # warm-up
     rows = []
     for name, model in cases.items():
-        all_seconds, peaks, batch = timed(lambda m=model: m.sample(args.n, seed=1, nodes=["image"]), args.repeats)
+
+        def draw(m=model):
+            out = m.sample(args.n, seed=1, nodes=["image"], device=device)
+            synchronize(device)
+            return out
+
+        all_seconds, peaks, batch = gpu_timed(draw, args.repeats, device) if gpu else timed(draw, args.repeats)
         seconds, peak = min(all_seconds), min(peaks)
         image_bytes = batch["image"].nbytes
         rows.append(
@@ -66,7 +127,8 @@ def main() -> None:
             }
         )
         del batch
-    all_seconds, _, _ = timed(noise_floor(scm.do(lab=0.0), args.n), args.repeats)
+    floor_op = noise_floor(scm.do(lab=0.0), args.n, device)
+    all_seconds, _, _ = gpu_timed(floor_op, args.repeats, device) if gpu else timed(floor_op, args.repeats)
     seconds = min(all_seconds)
     floor = {
         "case": "noise floor (exogenous draws only)",
@@ -82,18 +144,22 @@ def main() -> None:
                 "batch": args.n,
                 "repeats": args.repeats,
                 "machine": {
+                    "device": torch.cuda.get_device_name(device) if gpu else "cpu",
                     "torch": torch.__version__,
                     "threads": args.threads,
                     "cpu_count": os.cpu_count(),
                     "python": platform.python_version(),
                     "load_average_1min": os.getloadavg()[0],
-                    "peak_memory_method": "clear_refs" if reset_peak() else "unavailable",
+                    "peak_memory_method": "cuda max_memory_allocated"
+                    if gpu
+                    else ("clear_refs" if reset_peak() else "unavailable"),
                 },
                 "rows": rows,
                 "noise_floor": floor,
                 "goal_images_per_second": 5000,
                 "goal_met_for_mix": mix >= 5000,
                 "fraction_of_noise_floor_for_mix": mix / floor["images_per_second"],
+                **({"agreement_with_cpu": agreement(scm, args.n_check, device)} if gpu else {}),
             },
             indent=1,
         )

@@ -10,7 +10,10 @@ also times, beside ours and on the same batches, a plain-torch ERM step of the s
 causalphys (``plain_torch_erm_cnn_ms``): what is left between our ERM and that floor is our code's; what is left
 between the floor and DomainBed's number is the machine's and torch's.
 
-    .venv/bin/python benchmarks/trainer_steps.py [--repeats 10] [--skip-mlp]
+    .venv/bin/python benchmarks/trainer_steps.py [--repeats 10] [--skip-mlp] [--device cpu]
+
+``--device cuda`` fits and times every trainer (and the plain-torch floor) on a GPU, the time taken after
+``torch.cuda.synchronize``: the check that every trainer runs there.
 """
 
 from __future__ import annotations
@@ -41,8 +44,13 @@ def trainers() -> dict[str, dict]:
     return out
 
 
-def time_steps(cfg: dict, net_factory, data: dict, batch_size, repeats: int) -> float:
-    trainer = instantiate({**cfg, "steps": 2, "batch_size": batch_size, "progress": False})
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(cfg: dict, net_factory, data: dict, batch_size, repeats: int, device: torch.device) -> float:
+    trainer = instantiate({**cfg, "steps": 2, "batch_size": batch_size, "progress": False, "device": str(device)})
     if getattr(trainer, "needs_pairs", False):
         trainer.fit(net_factory(), data, pairs={e: [x, x.flip(-1)] for e, (x, _) in data.items()})
     else:
@@ -50,13 +58,15 @@ def time_steps(cfg: dict, net_factory, data: dict, batch_size, repeats: int) -> 
     batches = [(x[: batch_size or len(x)], y[: batch_size or len(y)]) for x, y in data.values()]
     times = []
     for _ in range(repeats):
+        sync(device)
         start = time.perf_counter()
         trainer.update(batches)
+        sync(device)
         times.append(time.perf_counter() - start)
     return min(times)
 
 
-def plain_torch_step_ms(data: dict, batch_size: int, repeats: int) -> float:
+def plain_torch_step_ms(data: dict, batch_size: int, repeats: int, device: torch.device) -> float:
     """The floor our ERM is measured against, written without causalphys: the same network from ``torch.nn``
     layers (four 3x3 conv blocks with ReLU and GroupNorm(8), 64-128-128-128 channels, the second conv with stride
     2, global average pool, a linear head), Adam at lr 1e-3, the cross-entropy of the three environments' batches
@@ -71,6 +81,7 @@ def plain_torch_step_ms(data: dict, batch_size: int, repeats: int) -> float:
             torch.nn.GroupNorm(8, c_out),
         ]
     net = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(1), torch.nn.Linear(128, 2))
+    net = net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     x = torch.cat([x[:batch_size] for x, _ in data.values()])
     y = torch.cat([y[:batch_size] for _, y in data.values()])
@@ -85,8 +96,10 @@ def plain_torch_step_ms(data: dict, batch_size: int, repeats: int) -> float:
         step()
     times = []
     for _ in range(repeats):
+        sync(device)
         start = time.perf_counter()
         step()
+        sync(device)
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -96,29 +109,34 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-mlp", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda[:k]")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     gen = torch.Generator().manual_seed(0)
     cnn_data = {
         f"e{i}": (torch.rand(64, 2, 28, 28, generator=gen), torch.randint(0, 2, (64,), generator=gen)) for i in range(3)
     }
+    cnn_data = {k: (x.to(device), y.to(device)) for k, (x, y) in cnn_data.items()}
     mlp_data = {
         f"e{i}": (torch.rand(25_000, 2, 14, 14, generator=gen), torch.randint(0, 2, (25_000,), generator=gen))
         for i in range(2)
     }
+    mlp_data = {k: (x.to(device), y.to(device)) for k, (x, y) in mlp_data.items()}
     rows = {}
     for name, cfg in trainers().items():
-        row = {"cnn_ms": 1e3 * time_steps(cfg, lambda: cp.nets.SmallCNN(2, 2), cnn_data, 64, args.repeats)}
+        row = {"cnn_ms": 1e3 * time_steps(cfg, lambda: cp.nets.SmallCNN(2, 2), cnn_data, 64, args.repeats, device)}
         if not args.skip_mlp:
             mlp = lambda: cp.nets.MLP((2, 14, 14), 1, hidden=(390, 390), init="xavier")  # noqa: E731
-            row["mlp_full_batch_ms"] = 1e3 * time_steps(cfg, mlp, mlp_data, None, max(2, args.repeats // 3))
+            row["mlp_full_batch_ms"] = 1e3 * time_steps(cfg, mlp, mlp_data, None, max(2, args.repeats // 3), device)
         rows[name] = row
     erm = rows["erm"]["cnn_ms"]
-    floor = 1e3 * plain_torch_step_ms(cnn_data, 64, args.repeats)
+    floor = 1e3 * plain_torch_step_ms(cnn_data, 64, args.repeats, device)
     print(
         json.dumps(
             {
                 "machine": {
+                    "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                     "torch": torch.__version__,
                     "threads": args.threads,
                     "cpu_count": os.cpu_count(),

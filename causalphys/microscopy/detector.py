@@ -188,9 +188,19 @@ _KEEP = 0.1  # a pass of the search ends once at most this fraction of the first
 _SMALL = 4096  # working sets this small are searched to the end in one pass
 _CHUNK = 64  # units of a detector batch computed together (their arrays stay in the CPU cache)
 _CF_BLOCK = 1 << 16  # elements of the approximation computed together (in cache)
+# On a GPU the cache sizes above only multiply kernel launches: there the blocks hold up to this many elements and
+# the detector takes this many units at a time. The counts do not depend on either (see _exact_quantile).
+_GPU_BLOCK = 1 << 24
+_GPU_CHUNK = 2048
 
 
-def _exact_quantile(lam: torch.Tensor, v: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def _on_cpu(t: torch.Tensor) -> bool:
+    return t.device.type == "cpu"
+
+
+def _exact_quantile(
+    lam: torch.Tensor, v: torch.Tensor, dtype: torch.dtype = torch.float64, block: int | None = None
+) -> torch.Tensor:
     """``min{k : F(k; λ) ≥ v}`` by sequential search in float64; 1-D inputs of equal length (any floating dtype,
     searched in float64), the counts out in ``dtype``.
 
@@ -206,9 +216,12 @@ def _exact_quantile(lam: torch.Tensor, v: torch.Tensor, dtype: torch.dtype = tor
     arrays of a block stay in cache through the steps of the pass). The first block of a pass runs until at most
     :data:`_KEEP` of it still searches; the other blocks run as many steps. The elements still searching then make
     up the next, much smaller working set (with their ``q``, ``F`` and position) and the next pass resumes at the
-    same ``k``. Per element the cost is about ``λ + 2`` steps of four element-wise operations.
+    same ``k``. Per element the cost is about ``λ + 2`` steps of four element-wise operations. ``block`` overrides
+    the block size (default: :data:`_BLOCK` on the CPU, :data:`_GPU_BLOCK` elsewhere); the counts do not depend on it.
     """
     n = lam.numel()
+    if block is None:
+        block = _BLOCK if _on_cpu(lam) else _GPU_BLOCK
     out = torch.empty(n, device=lam.device, dtype=dtype)
     if n == 0:
         return out
@@ -217,12 +230,12 @@ def _exact_quantile(lam: torch.Tensor, v: torch.Tensor, dtype: torch.dtype = tor
     q = cdf = pos = None  # pos: where the working set sits in out (None: everywhere, in order)
     # one workspace of block-sized float64 arrays, reused by every block: fresh arrays of this size would cost a
     # page fault per page each time
-    work = torch.empty((6, min(n, _BLOCK)), device=lam.device, dtype=torch.float64)
+    work = torch.empty((6, min(n, block)), device=lam.device, dtype=torch.float64)
     while True:
         m, steps, rest = lam.numel(), None, []
-        for start in range(0, m, _BLOCK):
-            part = slice(start, start + _BLOCK)
-            size = min(m, start + _BLOCK) - start
+        for start in range(0, m, block):
+            part = slice(start, start + block)
+            size = min(m, start + block) - start
             lam_w, v_w, q_w, cdf_w, count, below = work[:, :size]
             if q is None:  # the first pass: start the search (in float64) block by block
                 lam_b, v_b, q_b, cdf_b = lam_w.copy_(lam[part]), v_w.copy_(v[part]).clamp_(max=_U_CAP), q_w, cdf_w
@@ -279,8 +292,9 @@ def _cornish_fisher_quantile(lam: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     length, computed in blocks of :data:`_CF_BLOCK` elements so that the passes over a block run in cache."""
     cap = _U_MAX if lam.dtype == torch.float64 else 1.0 - torch.finfo(lam.dtype).eps
     out = torch.empty_like(lam)
-    for start in range(0, lam.numel(), _CF_BLOCK):
-        part = slice(start, start + _CF_BLOCK)
+    block = _CF_BLOCK if _on_cpu(lam) else _GPU_BLOCK
+    for start in range(0, lam.numel(), block):
+        part = slice(start, start + block)
         lam_b = lam[part]
         s = lam_b.sqrt()
         z = torch.special.ndtri(v[part].clamp(max=cap))
@@ -421,8 +435,9 @@ class Detector(Mechanism):
             raise ParameterError(f"detector noise must have shape {expected}, got {tuple(u.shape)}")
         shot, read = u[:, 0], bool((p["read_noise"] != 0).any())
         image = torch.empty((n, *self.shape), device=p["clean"].device, dtype=dtype)
-        for start in range(0, n, _CHUNK):  # units are independent; a chunk's arrays stay in cache
-            c = slice(start, start + _CHUNK)
+        chunk = _CHUNK if _on_cpu(image) else _GPU_CHUNK
+        for start in range(0, n, chunk):  # units are independent; a chunk's arrays stay in cache
+            c = slice(start, start + chunk)
             rate = p["dose"][c] * p["pixel_area"][c] * p["clean"][c]
             if not _poisson_inputs_ok(rate, shot[c]):  # name the first bad element of the whole batch
                 _check_poisson_inputs(p["dose"] * p["pixel_area"] * p["clean"], shot)

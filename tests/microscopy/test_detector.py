@@ -8,7 +8,7 @@ import torch
 from scipy import stats
 
 import causalphys as cp
-from causalphys.microscopy.detector import ROLES, Detector, DetectorNoise, poisson_icdf
+from causalphys.microscopy.detector import ROLES, Detector, DetectorNoise, _exact_quantile, poisson_icdf
 
 SHAPE = (16, 16)
 
@@ -382,6 +382,9 @@ def test_blocked_search_equals_the_plain_sequential_search(exact_below, n):
     counts = poisson_icdf(rate, u, exact_below=exact_below)
     assert torch.equal(u, u_before)  # the caller's tensors are not touched
     assert torch.equal(counts, sequential_search(rate, u))
+    low = rate < exact_below  # the block size (a GPU's is one block for all) changes no count either
+    for block in (1000, n):
+        assert torch.equal(_exact_quantile(rate[low], u[low], block=block), counts[low])
 
 
 def test_units_of_a_batch_split_between_the_branches_like_elements_alone():
