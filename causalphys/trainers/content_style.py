@@ -40,22 +40,44 @@ def info_nce(za: torch.Tensor, zb: torch.Tensor, temperature: float) -> torch.Te
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+def view_gap(za: torch.Tensor, zb: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """``mean_g ||mean(ẑa | g) − mean(ẑb | g)||²`` of the unit-length codes ``ẑ = z / ||z||`` of two views
+    ``(b, d)``, over the groups ``g`` (``groups`` ``(b,)``, e.g. the environment of each pair) present in the batch.
+
+    Views ``a`` and ``b`` are two instruments (in each environment, e.g. a lab's two scanners), so this is the
+    squared linear-kernel MMD between what each instrument's codes look like: 0 when no direction of the code space
+    separates one instrument's images from the other's on average. InfoNCE alone aligns each pair only up to what
+    its temperature tolerates, and a small offset shared by every pair is a direction along which a linear probe reads
+    the instrument; this term removes it.
+    """
+    za, zb = F.normalize(za, dim=1), F.normalize(zb, dim=1)
+    present = groups.unique()
+    gaps = [(za[groups == g].mean(0) - zb[groups == g].mean(0)).pow(2).sum() for g in present]
+    return torch.stack(gaps).mean()
+
+
 class ContentStyle(Trainer):
     """Two stages in one ``fit``: ``encoder_steps`` steps of InfoNCE on counterfactual pairs, then a head on the
     frozen content.
 
     - Encoder stage (steps ``t < encoder_steps``): ``pair_batch_size`` units drawn with replacement from the pairs
       (all environments pooled); two of each unit's views ``x_a``, ``x_b`` go through ``net.features``; the loss is
-      :func:`info_nce` ``(features(x_a), features(x_b))`` with ``temperature``. The head is not used.
+      :func:`info_nce` ``(features(x_a), features(x_b))`` with ``temperature``, plus ``style_penalty`` times
+      :func:`view_gap` of the unit-length codes (0 by default). The head is not used.
     - Head stage (the remaining ``steps - encoder_steps`` steps): the features are computed without gradients
       (the encoder is frozen) and ``net.head`` is fitted by ERM on one minibatch per training environment (the
       labelled data, confounded or not: the content carries no instrument signature to exploit).
 
-    ``predict(x) = head(features(x))``; :meth:`transform` gives the content codes ``features(x)``
-    ``(n, n_features)``. The net must be a :class:`~causalphys.nets.base.FeatureNet`; its ``n_features`` is the
-    content dimension. ``fit(net, envs, pairs)`` takes ``pairs``: environment -> list of ``k >= 2`` tensors
-    ``(m, *input_shape)``, the same ``m`` units under ``k`` interventions (e.g. imaged by each of a lab's scanners);
-    the harness passes the benchmark's ``pairs`` (``data_setting: pairs`` in the trainer's yaml).
+    ``predict(x) = head(codes(x))``; :meth:`transform` gives the content codes ``codes(x)`` ``(n, n_features)``:
+    ``features(x)``, or with ``normalize=True`` their direction ``features(x) / ||features(x)||``. InfoNCE scores
+    cosines only, so it constrains the direction of the features and leaves their length free: the length can keep
+    whatever the encoder's activations carry (e.g. how noisy the image is, i.e. the dose), and ``normalize=True``
+    keeps it out of the content and the head. Zimmermann et al. (2021, "Contrastive learning inverts the data
+    generating process") prove identifiability for the normalised encoder. The net must be a
+    :class:`~causalphys.nets.base.FeatureNet`; its ``n_features`` is the content dimension. ``fit(net, envs,
+    pairs)`` takes ``pairs``: environment -> list of ``k >= 2`` tensors ``(m, *input_shape)``, the same ``m`` units
+    under ``k`` interventions (e.g. imaged by each of a lab's scanners); the harness passes the benchmark's ``pairs``
+    (``data_setting: pairs`` in the trainer's yaml).
     """
 
     needs_pairs = True
@@ -65,6 +87,8 @@ class ContentStyle(Trainer):
         temperature: float = 0.1,
         encoder_steps: int = 1000,
         pair_batch_size: int = 128,
+        normalize: bool = False,
+        style_penalty: float = 0.0,
         **kwargs,
     ):
         owner = type(self).__name__
@@ -73,6 +97,8 @@ class ContentStyle(Trainer):
         self.pair_batch_size = check.positive_int(owner, "pair_batch_size", pair_batch_size)
         if self.pair_batch_size < 2:
             raise ParameterError(f"{owner} pair_batch_size must be >= 2 (InfoNCE needs negatives), got 1")
+        self.normalize = check.boolean(owner, "normalize", normalize)
+        self.style_penalty = check.nonnegative_float(owner, "style_penalty", style_penalty)
         super().__init__(**kwargs)
 
     def fit(self, net: nn.Module, envs, pairs: Pairs | None = None) -> ContentStyle:
@@ -109,6 +135,7 @@ class ContentStyle(Trainer):
             stacked.append(torch.stack(list(views), dim=1))
         if len({s.shape[1] for s in stacked}) != 1:
             raise DataError(f"{owner}: every environment's pairs need the same number of views")
+        self.pair_env_ = torch.cat([torch.full((len(s),), i) for i, s in enumerate(stacked)])
         out = torch.cat(stacked)
         if len(out) < 2:
             raise DataError(f"{owner} needs at least 2 paired units, got {len(out)}")
@@ -130,26 +157,48 @@ class ContentStyle(Trainer):
             z = self.net_.features(torch.cat([pairs[rows, a], pairs[rows, b]]))
             za, zb = z.chunk(2)
             contrastive = info_nce(za, zb, self.temperature)
-            loss = self.regularized(contrastive)
+            loss = contrastive
+            logs = {"contrastive": contrastive.item(), "alignment": _alignment(za, zb)}
+            if self.style_penalty > 0:
+                gap = view_gap(za, zb, self.pair_env_[rows.cpu()].to(za.device))
+                loss = loss + self.style_penalty * gap
+                logs["view_gap"] = gap.item()
+            loss = self.regularized(loss)
             self.optimizer_step(loss)
-            return {"loss": loss.item(), "contrastive": contrastive.item(), "alignment": _alignment(za, zb)}
+            return {"loss": loss.item(), **logs}
         x = torch.cat([x for x, _ in batches])
         y = torch.cat([y for _, y in batches])
         with torch.no_grad():
-            z = self.net_.features(x)
+            z = self._codes(x)
         risk = self.task_loss(self.net_.head(z), y)
         loss = self.regularized(risk)
         self.optimizer_step(loss)
         return {"loss": loss.item(), "risk": risk.item()}
 
+    def _codes(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.net_.features(x)
+        return F.normalize(z, dim=1) if self.normalize else z
+
     def transform(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """The content codes ``net.features(x)`` ``(n, n_features)`` (eval mode, no gradients)."""
+        """The content codes ``(n, n_features)``: ``net.features(x)``, unit length with ``normalize`` (eval mode, no
+        gradients)."""
         self._check_fitted("transform")
         self._check_inputs(x, f"{type(self).__name__}.transform")
         net = self.net_
         param = next(net.parameters())
         with evaluating(net):
-            out = [net.features(c.to(param.device, param.dtype)).to(x.device) for c in x.split(batch_size)]
+            out = [self._codes(c.to(param.device, param.dtype)).to(x.device) for c in x.split(batch_size)]
+        return torch.cat(out)
+
+    def predict(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """``head(codes(x))`` ``(n, n_outputs_)`` (as :meth:`Trainer.predict`; the codes as in :meth:`transform`)."""
+        if not self.normalize:
+            return super().predict(x, batch_size)
+        codes = self.transform(x, batch_size)
+        net = self.net_
+        param = next(net.parameters())
+        with evaluating(net):
+            out = [net.head(c.to(param.device, param.dtype)).to(x.device) for c in codes.split(batch_size)]
         return torch.cat(out)
 
 

@@ -37,7 +37,9 @@ probes from a net's features (32 at the default ``--width 16``;
 Levers of the content encoder (defaults: those of the rows already reported; give each lever its own ``--tag``):
 ``--temperature`` (InfoNCE, 0.1), ``--pair-batch-size`` (pairs per encoder step, 128), ``--width`` (SmallCNN width
 of both nets, 16, i.e. 32 features), ``--features`` (a linear projection of the pooled map to that many features:
-the content block narrower than the net; 0 = none), ``--encoder-steps``, ``--n-pairs``.
+the content block narrower than the net; 0 = none), ``--normalize`` (the content codes are the features' direction,
+which is all InfoNCE constrains), ``--style-penalty`` (weight of the gap between the two scanners' mean codes,
+:func:`causalphys.trainers.content_style.view_gap`), ``--encoder-steps``, ``--n-pairs``.
 """
 
 from __future__ import annotations
@@ -222,13 +224,15 @@ def run_content_style(bench, groups, args, seed: int, make_net) -> list[dict]:
         encoder_steps=args.encoder_steps,
         temperature=args.temperature,
         pair_batch_size=args.pair_batch_size,
+        normalize=args.normalize,
+        style_penalty=args.style_penalty,
         seed=seed,
         progress=False,
     )
     learner.fit(make_net(data.input_shape, data.n_outputs), data.train, pairs=data.pairs)
     rows = []
     for group, g in groups.items():
-        rows += probe_rows(features(learner.net_, g["x"]), g["t"], group)
+        rows += probe_rows(learner.transform(g["x"], batch_size=512), g["t"], group)
     test_x, test_y = data.test["test"]
     accuracy = (learner.predict(test_x).argmax(1) == test_y).float().mean().item()
     rows.append({"block": "head", "variable": "label", "probe": "test_lab", "metric": "accuracy", "value": accuracy})
@@ -255,6 +259,14 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=16, help="SmallCNN width of the nets (2 width features)")
     parser.add_argument(
         "--features", type=int, default=0, help="project the nets' pooled map to this many features (0: 2 width)"
+    )
+    parser.add_argument(
+        "--normalize",
+        action="store_true",
+        help="content_style's content codes (probed and fed to its head) are the unit-length features",
+    )
+    parser.add_argument(
+        "--style-penalty", type=float, default=0.0, help="content_style's weight of view_gap (the views' mean codes)"
     )
     parser.add_argument("--n-latents", type=int, default=1000, help="fresh units per lab for the probes")
     parser.add_argument("--n-fft", type=int, default=1000, help="units per group measured by the Fourier peaks")

@@ -9,7 +9,7 @@ import torch
 from causalphys.errors import ParameterError
 from causalphys.nets import MLP
 from causalphys.trainers import ERM, DataError
-from causalphys.trainers.content_style import ContentStyle, info_nce
+from causalphys.trainers.content_style import ContentStyle, info_nce, view_gap
 
 
 def test_info_nce_equals_a_hand_computation():
@@ -97,3 +97,55 @@ def test_bad_pairs_and_settings_are_named():
     with pytest.raises(ParameterError, match="temperature"):
         ContentStyle(temperature=0.0)
     ContentStyle(steps=2, encoder_steps=0, batch_size=4, progress=False).fit(MLP(4, 2, hidden=(8,)), envs)  # head only
+
+
+def test_normalized_content_codes_are_the_features_direction_and_feed_the_head():
+    envs, pairs = {}, {}
+    for i, flip in enumerate((0.05, 0.1)):
+        x, y, pair, _, _ = _toy(256, flip, seed=i)
+        envs[f"env{i}"], pairs[f"env{i}"] = (x, y), pair
+    x_test, _, _, c_test, _ = _toy(500, 0.95, seed=9)
+    settings = dict(steps=400, encoder_steps=300, pair_batch_size=64, temperature=0.2, lr=3e-3, progress=False)
+    learner = ContentStyle(normalize=True, seed=0, **settings).fit(MLP(4, 2, hidden=(32, 8)), envs, pairs=pairs)
+    codes = learner.transform(x_test)
+    features = learner.net_.features(x_test).detach()
+    assert torch.allclose(codes.norm(dim=1), torch.ones(500), atol=1e-5)
+    assert torch.allclose(codes, features / features.norm(dim=1, keepdim=True), atol=1e-6)
+    assert torch.allclose(learner.predict(x_test), learner.net_.head(codes).detach(), atol=1e-6)
+    assert not torch.allclose(learner.predict(x_test), learner.net_(x_test).detach(), atol=1e-3)  # not the raw head
+    assert min(_r2(codes, c_test[:, k]) for k in range(2)) > 0.8  # the content survives on the sphere
+    # the encoder stage is the same computation with or without normalize: same seed, same features
+    raw = ContentStyle(normalize=False, seed=0, **{**settings, "steps": 300})
+    raw.fit(MLP(4, 2, hidden=(32, 8)), envs, pairs=pairs)
+    assert torch.equal(raw.net_.features(x_test), learner.net_.features(x_test))
+    with pytest.raises(ParameterError, match="normalize must be true or false"):
+        ContentStyle(normalize="yes")
+
+
+def test_view_gap_equals_a_hand_computation():
+    za = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, 2.0]])
+    zb = torch.tensor([[0.0, 1.0], [0.0, 5.0], [2.0, 0.0]])
+    groups = torch.tensor([0, 0, 1])
+    # mean unit codes, group 0: a -> ((0.6 + 1) / 2, (0.8 + 0) / 2) = (0.8, 0.4), b -> (0, 1): gap 0.8² + 0.6²;
+    # group 1: a -> (0, 1), b -> (1, 0): gap 2
+    expected = ((0.8**2 + 0.6**2) + 2.0) / 2
+    assert view_gap(za, zb, groups).item() == pytest.approx(expected)
+    assert view_gap(za, za * 7.0, groups).item() == pytest.approx(0.0)  # lengths do not count
+
+
+def test_style_penalty_closes_the_gap_between_the_views():
+    envs, pairs = {}, {}
+    for i, flip in enumerate((0.05, 0.1)):
+        x, y, pair, _, _ = _toy(256, flip, seed=i)
+        envs[f"env{i}"], pairs[f"env{i}"] = (x, y), pair
+    settings = dict(steps=300, encoder_steps=300, pair_batch_size=64, temperature=0.5, lr=3e-3, progress=False, seed=0)
+    _, _, test_pair, _, _ = _toy(500, 0.5, seed=9)
+    gaps = {}
+    for weight in (0.0, 10.0):
+        learner = ContentStyle(style_penalty=weight, **settings).fit(MLP(4, 2, hidden=(32, 8)), envs, pairs=pairs)
+        codes = [learner.transform(v) for v in test_pair]
+        gaps[weight] = view_gap(codes[0], codes[1], torch.zeros(500, dtype=torch.long)).item()
+        assert ("view_gap" in learner.history_[-1]) == (weight > 0)
+    assert gaps[10.0] < 0.5 * gaps[0.0]
+    with pytest.raises(ParameterError, match="style_penalty"):
+        ContentStyle(style_penalty=-1.0)
