@@ -24,6 +24,7 @@ from causalphys.active.instruments import InstrumentError, SCMInstrument
 from causalphys.active.learners import TrainerLearner
 from causalphys.active.loop import ActiveLoop, ActiveLoopError, ActiveResult
 from causalphys.active.strategies import (
+    InstrumentMatchStrategy,
     LoopState,
     PoolScoreStrategy,
     PredictionShiftStrategy,
@@ -40,6 +41,7 @@ __all__ = [
     "HypothesisLearner",
     "HypothesisLearningResult",
     "InstrumentError",
+    "InstrumentMatchStrategy",
     "LoopState",
     "MeasurementError",
     "PoolScoreStrategy",

@@ -30,7 +30,9 @@ class SCMInstrument:
     ``measure`` draws ``n`` units of the candidate's SCM with ``seed`` and returns ``(transform(x_node), y_node)``
     (class labels as ``long`` with ``classification=True``, the default);
     ``pool`` draws unlabelled units from an independent stream of the same SCM (``seed`` offset by one, so that a
-    pool never holds the units that are later measured with the same seed).
+    pool never holds the units that are later measured with the same seed). ``unlabelled`` (``{name: SCM}``) adds
+    environments that can be pooled but not measured: where the model will be used (a new scanner whose images the
+    user has, without labels), for strategies that look at it (:class:`~causalphys.active.InstrumentMatchStrategy`).
     """
 
     def __init__(
@@ -40,11 +42,19 @@ class SCMInstrument:
         y: str = "label",
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         classification: bool = True,
+        unlabelled: Mapping[str, SCM] | None = None,
     ):
         if not environments:
             raise InstrumentError("SCMInstrument needs at least one environment (candidate experiment)")
         self.environments = dict(environments)
+        self.unlabelled = dict(unlabelled or {})
+        both = sorted(set(self.environments) & set(self.unlabelled))
+        if both:
+            raise InstrumentError(f"environment(s) {both} are both candidates and unlabelled pools; name them apart")
         self.x, self.y, self.transform, self.classification = x, y, transform, classification
+        for name, scm in self.unlabelled.items():
+            if x not in scm.graph:
+                raise InstrumentError(f"unlabelled environment {name!r} has no node {x!r}; nodes are {list(scm.nodes)}")
         for name, scm in self.environments.items():
             missing = [node for node in (x, y) if node not in scm.graph]
             if missing:
@@ -70,7 +80,17 @@ class SCMInstrument:
         return x, y
 
     def pool(self, candidate: str, n: int, seed: int) -> torch.Tensor:
-        batch = self._scm(candidate).sample(n, seed=seed + 1, nodes=[self.x])
+        """``n`` unlabelled inputs of a candidate experiment or of an ``unlabelled`` environment."""
+        if candidate in self.unlabelled:
+            scm = self.unlabelled[candidate]
+        elif candidate in self.environments:
+            scm = self.environments[candidate]
+        else:
+            raise InstrumentError(
+                f"unknown environment {candidate!r} to pool; candidates {self.candidates}, "
+                f"unlabelled {list(self.unlabelled)}"
+            )
+        batch = scm.sample(n, seed=seed + 1, nodes=[self.x])
         return batch[self.x] if self.transform is None else self.transform(batch[self.x])
 
     def __repr__(self) -> str:

@@ -18,6 +18,12 @@ from the run seed), so a rerun — or a resumed run — chooses the same experim
   where the labels it has seen are mixed: the score points at the experiments that would correct it, and costs one
   prediction per pool (no refits). The idea of reading a shift off the predicted label distribution is that of
   black-box shift detection (Lipton et al. 2018, arXiv:1802.03916).
+- :class:`InstrumentMatchStrategy`: measure the experiment whose unlabelled images look most like those of the
+  ``target`` environment (where the model will be used; unlabelled there) by their radially averaged log power
+  spectrum — the instrument's fingerprint: the probe's blur is the spectrum's fall-off, the dose its noise floor,
+  scan distortions the place of its peaks. No model is needed: it matches the training instrument to the deployment
+  instrument, the physicist's answer to a shift of the scanner (importance of matching source to target: Shimodaira
+  2000; Ben-David et al. 2010). It is deterministic, so it keeps measuring the closest experiment.
 """
 
 from __future__ import annotations
@@ -92,9 +98,10 @@ class PoolScoreStrategy(Strategy):
     strategies start from the same batch. Subclasses give :meth:`scores`."""
 
     pool_size = 256
+    needs_model = True
 
     def select(self, state: LoopState, generator: torch.Generator) -> str:
-        if state.model is None:
+        if state.model is None and self.needs_model:
             return RandomStrategy().select(state, generator)
         pool = getattr(state.instrument, "pool", None)
         if pool is None:
@@ -210,4 +217,65 @@ class PredictionShiftStrategy(PoolScoreStrategy):
     def __repr__(self) -> str:
         return (
             f"PredictionShiftStrategy(pool_size={self.pool_size}, prior_count={self.prior_count}, warmup={self.warmup})"
+        )
+
+
+def radial_log_spectrum(images: torch.Tensor, bins: int = 16) -> torch.Tensor:
+    """The mean over images of the radially averaged log power spectrum, ``(bins,)`` float64.
+
+    ``images`` ``(n, H, W)`` or ``(n, 1, H, W)``: each image minus its mean, ``|rfft2|²``, averaged in ``bins``
+    equal rings of spatial frequency ``|k|`` from 0 to the Nyquist corner (``√2 / 2`` cycles per pixel), then
+    ``log`` (rings with no frequency get 0) and the mean over the images.
+    """
+    if images.dim() == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.dim() != 3:
+        raise ParameterError(f"images must be (n, H, W) or (n, 1, H, W), got shape {tuple(images.shape)}")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ParameterError(f"bins must be a positive integer, got {bins!r}")
+    x = images.double()
+    x = x - x.mean(dim=(1, 2), keepdim=True)
+    power = torch.fft.rfft2(x).abs().pow(2)  # (n, H, W // 2 + 1)
+    h, w = x.shape[1:]
+    k = torch.sqrt(torch.fft.fftfreq(h, dtype=torch.float64).view(-1, 1) ** 2 + torch.fft.rfftfreq(w).double() ** 2)
+    ring = (k / (0.5 * 2**0.5) * bins).long().clamp_(max=bins - 1).view(-1)
+    counts = torch.bincount(ring, minlength=bins).double()
+    sums = torch.zeros(len(x), bins, dtype=torch.float64).index_add_(1, ring, power.reshape(len(x), -1))
+    mean = sums / counts.clamp_min(1)
+    return torch.where(counts > 0, mean.clamp_min(1e-300).log(), 0.0).mean(0)
+
+
+class InstrumentMatchStrategy(PoolScoreStrategy):
+    """Measure the experiment whose images look most like the ``target``'s (see the module docstring).
+
+    Score of a candidate: ``−||S(pool_c) − S(pool_target)||²`` with ``S`` :func:`radial_log_spectrum` over
+    ``pool_size`` unlabelled units of each (the instrument's ``pool``; the target is an environment the instrument
+    can pool but not measure, e.g. :class:`~causalphys.active.instruments.SCMInstrument`'s ``unlabelled``). No
+    model is used, so the first round already follows the rule; ties go to the candidate listed first.
+    """
+
+    name = "instrument_match"
+    needs_model = False
+
+    def __init__(self, target: str, pool_size: int = 256, bins: int = 16, warmup: int = 0):
+        super().__init__(warmup=warmup)
+        if not isinstance(target, str) or not target:
+            raise ParameterError(f"target must name the environment to match, got {target!r}")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ParameterError(f"pool_size must be a positive integer, got {pool_size!r}")
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+            raise ParameterError(f"bins must be a positive integer, got {bins!r}")
+        self.target, self.pool_size, self.bins = target, pool_size, bins
+
+    def scores(self, state: LoopState, pool) -> dict[str, float]:
+        target = radial_log_spectrum(self.pool_of(state, pool, self.target), self.bins)
+        return {
+            c: -float((radial_log_spectrum(self.pool_of(state, pool, c), self.bins) - target).pow(2).sum())
+            for c in state.candidates
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"InstrumentMatchStrategy(target={self.target!r}, pool_size={self.pool_size}, bins={self.bins}, "
+            f"warmup={self.warmup})"
         )

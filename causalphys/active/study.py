@@ -51,7 +51,9 @@ def benchmark_loop(
     the benchmark's SCM (the one its training labs are drawn from; e.g. ``{"lab_a": {"lab": 0.0}}`` or
     ``{"corrected_low": {"scanner": 0.0, "dose": 1e4}}``), measured as standardised images with their labels; the
     model is scored after every round on ``n_eval`` units of each of the benchmark's test environments named in
-    ``evaluate_on`` (default: all), drawn once with a seed derived from ``seed``. ``trainer``: ``seed -> Trainer``
+    ``evaluate_on`` (default: all), drawn once with a seed derived from ``seed``. Every test environment can also be
+    pooled unlabelled (``instrument.pool(name, ...)``, another stream than the scored units), for strategies that
+    look at where the model will be used. ``trainer``: ``seed -> Trainer``
     (``until_enough``: the one fitted while fewer experiments are measured than it needs environments, see
     :class:`~causalphys.active.learners.TrainerLearner`);
     ``n_outputs``: the classes (2 for the scanner-shift tasks).
@@ -66,7 +68,8 @@ def benchmark_loop(
         )
     scored = Environments(test_envs.scm, {e: test_envs.interventions[e] for e in names})
     data = environment_tensors(scored, n_eval, seed=derive_seed(seed, "active", "evaluate"))
-    instrument = SCMInstrument(dict(experiments), transform=standardize_images)
+    # the test environments can be pooled (unlabelled images of where the model will be used), not measured
+    instrument = SCMInstrument(dict(experiments), transform=standardize_images, unlabelled=dict(test_envs))
     learner = TrainerLearner(
         trainer, make_net, n_outputs=n_outputs, name=type(trainer(seed)).__name__, until_enough=until_enough
     )

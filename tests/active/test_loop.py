@@ -12,7 +12,14 @@ import torch
 from causalphys.active.instruments import InstrumentError, SCMInstrument
 from causalphys.active.learners import TrainerLearner
 from causalphys.active.loop import ActiveLoop, ActiveLoopError
-from causalphys.active.strategies import LoopState, PredictionShiftStrategy, RandomStrategy, UncertaintyStrategy
+from causalphys.active.strategies import (
+    InstrumentMatchStrategy,
+    LoopState,
+    PredictionShiftStrategy,
+    RandomStrategy,
+    UncertaintyStrategy,
+    radial_log_spectrum,
+)
 from causalphys.evaluation.harness import net_factory
 from causalphys.evaluation.store import StoreError
 from causalphys.nets import MLP
@@ -364,3 +371,65 @@ def test_a_penalty_learner_needs_two_experiments_or_a_trainer_until_then():
     patient = TrainerLearner(vrex, net_factory(MLP, hidden=(8,)), n_outputs=2, name="vrex", until_enough=erm)
     assert type(patient.fit(one, seed=0)) is ERM and type(patient.fit(two, seed=0)) is VREx
     assert repr(patient) == "TrainerLearner(vrex, n_outputs=2, until_enough)"
+
+
+def test_radial_log_spectrum_by_hand_and_against_blur():
+    # a cosine along the rows at 1/4 cycle per pixel: all its power sits at |k| = 0.25, in ring 1 of 4
+    n, size, bins = 3, 16, 4
+    rows = torch.cos(2 * math.pi * 0.25 * torch.arange(size, dtype=torch.float64)).view(1, -1, 1)
+    images = rows.expand(n, size, size).clone()
+    spectrum = radial_log_spectrum(images, bins=bins)
+    ring = int(0.25 / (0.5 * 2**0.5) * bins)  # ring 1 of 4
+    power = torch.fft.rfft2(images[0] - images[0].mean()).abs().pow(2)
+    k = torch.sqrt(torch.fft.fftfreq(size).view(-1, 1) ** 2 + torch.fft.rfftfreq(size) ** 2)
+    in_ring = (k / (0.5 * 2**0.5) * bins).long().clamp(max=bins - 1) == ring
+    assert spectrum[ring].item() == pytest.approx(math.log(power[in_ring].mean().item()))
+    assert spectrum.shape == (bins,) and int(spectrum.argmax()) == ring
+    # blur takes power from the high rings: white noise against its 3x3 average
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(8, 1, 32, 32, generator=g)
+    blurred = torch.nn.functional.avg_pool2d(noise, 3, stride=1, padding=1)
+    white, smooth = radial_log_spectrum(noise), radial_log_spectrum(blurred)
+    assert (white.max() - white.min()) < 1.0 and smooth[-1] < white[-1] - 2.0  # flat (up to few-sample rings)
+    with pytest.raises(ValueError, match=r"images must be \(n, H, W\)"):
+        radial_log_spectrum(torch.zeros(4, 16))
+
+
+class BlurInstrument:
+    """Candidates "sharp" (white noise) and "smooth" (the same noise averaged over 3x3); the unlabelled target
+    "new_scanner" is noise averaged over 5x5: more blur than either, closer to "smooth"."""
+
+    candidates = ["sharp", "smooth"]
+
+    def pool(self, name, n, seed):
+        x = torch.randn(n, 1, 32, 32, generator=make_generator(seed))
+        width = {"sharp": 1, "smooth": 3, "new_scanner": 5}[name]
+        return torch.nn.functional.avg_pool2d(x, width, stride=1, padding=width // 2)
+
+
+def test_instrument_match_measures_the_experiment_that_looks_like_the_target_from_the_first_round():
+    strategy = InstrumentMatchStrategy(target="new_scanner", pool_size=16)
+    state = LoopState(0, ["sharp", "smooth"], {}, {}, None, BlurInstrument(), None, 0)
+    assert strategy.choose(state, make_generator(0)) == "smooth"  # no model needed
+    assert state.extra["scores"]["smooth"] > state.extra["scores"]["sharp"]
+    assert all(v <= 0 for v in state.extra["scores"].values())
+    for bad, message in (
+        (dict(target=""), "target must name"),
+        (dict(target="t", pool_size=0), "pool_size must be a positive integer"),
+        (dict(target="t", bins=0), "bins must be a positive integer"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            InstrumentMatchStrategy(**bad)
+
+
+def test_scm_instrument_pools_unlabelled_environments_but_does_not_measure_them():
+    scm = SCM([("x", "y")], {"x": mech.Normal(0.0, 1.0), "y": mech.Function(lambda x: (x > 0).float())})
+    instrument = SCMInstrument({"obs": scm}, x="x", y="y", unlabelled={"target": scm.do(x=3.0)})
+    assert torch.equal(instrument.pool("target", 5, seed=0), torch.full((5,), 3.0))
+    assert instrument.candidates == ["obs"]
+    with pytest.raises(InstrumentError, match="unknown experiment 'target'"):
+        instrument.measure("target", 5, seed=0)
+    with pytest.raises(InstrumentError, match="unknown environment 'elsewhere' to pool"):
+        instrument.pool("elsewhere", 5, seed=0)
+    with pytest.raises(InstrumentError, match=r"\['obs'\] are both candidates and unlabelled pools"):
+        SCMInstrument({"obs": scm}, x="x", y="y", unlabelled={"obs": scm})
