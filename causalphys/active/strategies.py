@@ -41,6 +41,12 @@ from causalphys.seeding import derive_seed
 SCORES = ("disagreement", "entropy")
 
 
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
 @dataclass
 class LoopState:
     """What a strategy may look at: the round (from 0), the candidates, the units measured per candidate so far,
@@ -139,8 +145,7 @@ class UncertaintyStrategy(PoolScoreStrategy):
         super().__init__(warmup=warmup)
         if isinstance(members, bool) or not isinstance(members, int) or members < 2:
             raise ParameterError(f"members must be an integer >= 2 (an ensemble), got {members!r}")
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-            raise ParameterError(f"pool_size must be a positive integer, got {pool_size!r}")
+        _positive_int("pool_size", pool_size)
         if score not in SCORES:
             raise ParameterError(f"unknown uncertainty score {score!r}; scores are {list(SCORES)}")
         self.members, self.pool_size, self.score = members, pool_size, score
@@ -187,8 +192,7 @@ class PredictionShiftStrategy(PoolScoreStrategy):
 
     def __init__(self, pool_size: int = 256, prior_count: float = 1.0, warmup: int = 0):
         super().__init__(warmup=warmup)
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-            raise ParameterError(f"pool_size must be a positive integer, got {pool_size!r}")
+        _positive_int("pool_size", pool_size)
         if not (isinstance(prior_count, (int, float)) and prior_count > 0):
             raise ParameterError(f"prior_count must be a positive number, got {prior_count!r}")
         self.pool_size, self.prior_count = pool_size, float(prior_count)
@@ -231,8 +235,7 @@ def radial_log_spectrum(images: torch.Tensor, bins: int = 16) -> torch.Tensor:
         images = images[:, 0]
     if images.dim() != 3:
         raise ParameterError(f"images must be (n, H, W) or (n, 1, H, W), got shape {tuple(images.shape)}")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ParameterError(f"bins must be a positive integer, got {bins!r}")
+    _positive_int("bins", bins)
     x = images.double()
     x = x - x.mean(dim=(1, 2), keepdim=True)
     power = torch.fft.rfft2(x).abs().pow(2)  # (n, H, W // 2 + 1)
@@ -261,10 +264,8 @@ class InstrumentMatchStrategy(PoolScoreStrategy):
         super().__init__(warmup=warmup)
         if not isinstance(target, str) or not target:
             raise ParameterError(f"target must name the environment to match, got {target!r}")
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-            raise ParameterError(f"pool_size must be a positive integer, got {pool_size!r}")
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-            raise ParameterError(f"bins must be a positive integer, got {bins!r}")
+        _positive_int("pool_size", pool_size)
+        _positive_int("bins", bins)
         self.target, self.pool_size, self.bins = target, pool_size, bins
 
     def scores(self, state: LoopState, pool) -> dict[str, float]:

@@ -284,8 +284,13 @@ class Trainer(abc.ABC):
         device = param.device if param is not None else torch.device(self.device)
         dtype = param.dtype if param is not None else x.dtype
         with evaluating(net):
-            outs = [net(chunk.to(device, dtype)).to(x.device) for chunk in x.split(batch_size)]
+            outs = [self._outputs(chunk.to(device, dtype)).to(x.device) for chunk in x.split(batch_size)]
         return torch.cat(outs) if outs else x.new_empty((0, self.n_outputs_))
+
+    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The outputs of one chunk for :meth:`predict` (in eval mode, no gradients): ``net_(x)``; a learner that
+        predicts otherwise (e.g. through its own codes) overrides this, not ``predict``."""
+        return self.net_(x)
 
     # ------------------------------------------------------------------------------------------------ checkpoints
     def _global_rng_state(self) -> dict[str, torch.Tensor]:

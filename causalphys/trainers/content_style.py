@@ -190,16 +190,9 @@ class ContentStyle(Trainer):
             out = [self._codes(c.to(param.device, param.dtype)).to(x.device) for c in x.split(batch_size)]
         return torch.cat(out)
 
-    def predict(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """``head(codes(x))`` ``(n, n_outputs_)`` (as :meth:`Trainer.predict`; the codes as in :meth:`transform`)."""
-        if not self.normalize:
-            return super().predict(x, batch_size)
-        codes = self.transform(x, batch_size)
-        net = self.net_
-        param = next(net.parameters())
-        with evaluating(net):
-            out = [net.head(c.to(param.device, param.dtype)).to(x.device) for c in codes.split(batch_size)]
-        return torch.cat(out)
+    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """``head(codes(x))``: :meth:`predict` sees the head through the content codes of :meth:`transform`."""
+        return self.net_.head(self._codes(x))
 
 
 def _alignment(za: torch.Tensor, zb: torch.Tensor) -> float:
