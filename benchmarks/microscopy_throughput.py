@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import time
 
 import torch
 from procmem import reset_peak, timed
@@ -36,36 +35,13 @@ def noise_floor(scm: cp.SCM, n: int, device: torch.device):
     needed = scm.graph.ancestors("image") | {"image"}  # once, outside the timed draw
 
     def draw():
-        out = {
+        return {
             node: mech.sample_noise(n, make_generator(derive_seed(1, "node", node), device), device, torch.float32)
             for node, mech in scm.mechanisms.items()
             if node in needed
         }
-        synchronize(device)
-        return out
 
     return draw
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def gpu_timed(op, repeats: int, device: torch.device):
-    """:func:`procmem.timed` for the GPU: seconds per repeat and the GPU's peak allocation above the baseline."""
-    times, peaks, result = [], [], None
-    for _ in range(repeats):
-        del result
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        start = time.perf_counter()
-        result = op()
-        times.append(time.perf_counter() - start)
-        peaks.append(torch.cuda.max_memory_allocated(device) - base)
-    return times, peaks, result
 
 
 def agreement(scm: cp.SCM, n: int, device: torch.device) -> dict:
@@ -109,11 +85,9 @@ def main() -> None:
     for name, model in cases.items():
 
         def draw(m=model):
-            out = m.sample(args.n, seed=1, nodes=["image"], device=device)
-            synchronize(device)
-            return out
+            return m.sample(args.n, seed=1, nodes=["image"], device=device)
 
-        all_seconds, peaks, batch = gpu_timed(draw, args.repeats, device) if gpu else timed(draw, args.repeats)
+        all_seconds, peaks, batch = timed(draw, args.repeats, device)
         seconds, peak = min(all_seconds), min(peaks)
         image_bytes = batch["image"].nbytes
         rows.append(
@@ -128,7 +102,7 @@ def main() -> None:
         )
         del batch
     floor_op = noise_floor(scm.do(lab=0.0), args.n, device)
-    all_seconds, _, _ = gpu_timed(floor_op, args.repeats, device) if gpu else timed(floor_op, args.repeats)
+    all_seconds, _, _ = timed(floor_op, args.repeats, device)
     seconds = min(all_seconds)
     floor = {
         "case": "noise floor (exogenous draws only)",

@@ -36,16 +36,30 @@ def settle() -> None:
         _LIBC.malloc_trim(0)
 
 
-def timed(op, repeats: int):
-    """``(seconds, peak bytes above the baseline, result of the last run)``, the first two one per repeat."""
+def timed(op, repeats: int, device=None):
+    """``(seconds, peak bytes above the baseline, result of the last run)``, the first two one per repeat.
+
+    On a CUDA ``device`` (a ``torch.device``) the time runs to ``torch.cuda.synchronize`` and the peak is the GPU's
+    ``max_memory_allocated``; elsewhere the peak is the process's resident memory (VmHWM)."""
+    import torch
+
+    gpu = device is not None and device.type == "cuda"
     times, peaks, result = [], [], None
     for _ in range(repeats):
         del result  # the previous run's output must be gone before the baseline is read
         settle()
-        reset_peak()
-        base = status_bytes("VmRSS")
+        if gpu:
+            torch.cuda.synchronize(device)
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+        else:
+            reset_peak()
+            base = status_bytes("VmRSS")
         start = time.perf_counter()
         result = op()
+        if gpu:
+            torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
-        peaks.append(status_bytes("VmHWM") - base)
+        peaks.append((torch.cuda.max_memory_allocated(device) if gpu else status_bytes("VmHWM")) - base)
     return times, peaks, result
