@@ -147,6 +147,7 @@ class ContentStyle(Trainer):
         if self.pairs_ is not None:
             dtype = next(p.dtype for p in self.net_.parameters() if p.is_floating_point())
             self.pairs_ = self.pairs_.to(torch.device(self.device), dtype)
+            self.pair_env_ = self.pair_env_.to(self.pairs_.device)  # indexed by the same rows as the pairs
 
     def update(self, batches: list[Batch]) -> dict[str, float]:
         if self.step_ < self.encoder_steps:
@@ -160,7 +161,7 @@ class ContentStyle(Trainer):
             loss = contrastive
             logs = {"contrastive": contrastive.item(), "alignment": _alignment(za, zb)}
             if self.style_penalty > 0:
-                gap = view_gap(za, zb, self.pair_env_[rows.cpu()].to(za.device))
+                gap = view_gap(za, zb, self.pair_env_[rows])
                 loss = loss + self.style_penalty * gap
                 logs["view_gap"] = gap.item()
             loss = self.regularized(loss)
