@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from causalphys.errors import MechanismError, ParameterError
+from causalphys.microscopy import poisson_search
+from causalphys.parallel import for_each_chunk
 from causalphys.scm.mechanism import Mechanism
 from causalphys.scm.noise import Noise
 
@@ -183,13 +185,13 @@ def _both_branches(lam: torch.Tensor, v: torch.Tensor, low: torch.Tensor, units:
     return out
 
 
-_BLOCK = 1 << 14  # elements searched together: the working arrays of a block stay in the CPU cache
 _KEEP = 0.1  # a pass of the search ends once at most this fraction of the first block still searches
 _SMALL = 4096  # working sets this small are searched to the end in one pass
 _CHUNK = 64  # units of a detector batch computed together (their arrays stay in the CPU cache)
 _CF_BLOCK = 1 << 16  # elements of the approximation computed together (in cache)
-# On a GPU the cache sizes above only multiply kernel launches: there the blocks hold up to this many elements and
-# the detector takes this many units at a time. The counts do not depend on either (see _exact_quantile).
+# On a GPU the cache sizes above only multiply kernel launches: there the lockstep search's blocks (and the
+# approximation's) hold up to this many elements and the detector takes this many units at a time. The counts do not
+# depend on either (see _exact_quantile).
 _GPU_BLOCK = 1 << 24
 _GPU_CHUNK = 2048
 
@@ -206,22 +208,28 @@ def _exact_quantile(
 
     The recursion ``p_k = p_{k-1} · λ / k`` is kept as ``p_k = q_k · s_k`` with ``q_k = q_{k-1} · λ`` (``q_0 =
     e^{-λ}``) and the scalar ``s_k = s_{k-1} / k`` (folded into ``q`` before it gets small), and ``F(k) = F(k-1) +
-    s_k · q_k`` is accumulated in that order, one rounding per operation: every element sees the same float64
-    ``F(k)`` wherever it sits and however the work is split. The count of an element is the number of ``k`` with
-    ``F(k) < v`` (``F`` is nondecreasing, also in floating point). ``v`` is capped at ``1 − 2⁻⁴⁰``, which the float64
-    sum reaches (its rounding error is below 1e-13 for λ ≤ 700), so every search ends; ``k_max`` (far in the tail)
-    is only a guard.
+    s_k · q_k`` is accumulated in that order (the last two in one fused multiply-add, as torch's ``add(…,
+    alpha=)`` computes them): every element sees the same float64 ``F(k)`` wherever it sits and however the work
+    is split. The count of an element is the number of ``k`` with ``F(k) < v`` (``F`` is nondecreasing, also in
+    floating point). ``v`` is capped at ``1 − 2⁻⁴⁰``, which the float64 sum reaches (its rounding error is below
+    1e-13 for λ ≤ 700), so every search ends; ``k_max`` (far in the tail) is only a guard.
 
-    The search runs in passes over the working set, block by block (:data:`_BLOCK` elements, so that the few
-    arrays of a block stay in cache through the steps of the pass). The first block of a pass runs until at most
+    The search runs in passes over the working set, block by block (``block`` elements at a time, default
+    :data:`_GPU_BLOCK`). The first block of a pass runs until at most
     :data:`_KEEP` of it still searches; the other blocks run as many steps. The elements still searching then make
     up the next, much smaller working set (with their ``q``, ``F`` and position) and the next pass resumes at the
-    same ``k``. Per element the cost is about ``λ + 2`` steps of four element-wise operations. ``block`` overrides
-    the block size (default: :data:`_BLOCK` on the CPU, :data:`_GPU_BLOCK` elsewhere); the counts do not depend on it.
+    same ``k``. Per element the cost is about ``λ + 2`` steps of four element-wise operations. The counts do not
+    depend on the block size.
+
+    On the CPU (unless ``block`` is given) the same search runs compiled instead (:func:`_compiled_quantile`): the
+    lockstep search issues every step from Python, holding the GIL between operations, so it could not share two
+    cores; the compiled one releases the GIL and gives the same counts (tested against this one).
     """
     n = lam.numel()
+    if block is None and _on_cpu(lam) and n:  # the same counts, each element searched to its end in compiled code
+        return _compiled_quantile(lam, v, dtype)
     if block is None:
-        block = _BLOCK if _on_cpu(lam) else _GPU_BLOCK
+        block = _GPU_BLOCK
     out = torch.empty(n, device=lam.device, dtype=dtype)
     if n == 0:
         return out
@@ -261,6 +269,20 @@ def _exact_quantile(
         k, scale = k_next, scale_next
         idx, lam, v, q, cdf = (torch.cat(t) for t in zip(*rest))
         pos = idx if pos is None else pos[idx]
+
+
+def _compiled_quantile(lam: torch.Tensor, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`_exact_quantile` on the CPU by :func:`causalphys.microscopy.poisson_search.search` (per element, compiled,
+    without the GIL); ``q₀ = e^{-λ}`` from torch's ``exp``, as in the lockstep search."""
+    lam64 = lam.detach().to(torch.float64).contiguous()
+    q0 = torch.exp(torch.neg(lam64))
+    v = v.detach().contiguous()
+    if v.dtype not in (torch.float32, torch.float64):
+        v = v.to(torch.float64)
+    direct = dtype in (torch.float32, torch.float64)
+    out = torch.empty(lam64.shape, dtype=dtype if direct else torch.float64)
+    poisson_search.search(lam64.numpy(), q0.numpy(), v.numpy(), out.numpy(), _U_CAP)
+    return out if direct else out.to(dtype)
 
 
 def _search(lam, v, q, cdf, count, below, k, scale, k_max, steps, keep):
@@ -435,9 +457,8 @@ class Detector(Mechanism):
             raise ParameterError(f"detector noise must have shape {expected}, got {tuple(u.shape)}")
         shot, read = u[:, 0], bool((p["read_noise"] != 0).any())
         image = torch.empty((n, *self.shape), device=p["clean"].device, dtype=dtype)
-        chunk = _CHUNK if _on_cpu(image) else _GPU_CHUNK
-        for start in range(0, n, chunk):  # units are independent; a chunk's arrays stay in cache
-            c = slice(start, start + chunk)
+
+        def detect(c: slice) -> None:  # units are independent; a chunk's arrays stay in cache
             rate = p["dose"][c] * p["pixel_area"][c] * p["clean"][c]
             if not _poisson_inputs_ok(rate, shot[c]):  # name the first bad element of the whole batch
                 _check_poisson_inputs(p["dose"] * p["pixel_area"] * p["clean"], shot)
@@ -445,6 +466,8 @@ class Detector(Mechanism):
             if read:
                 signal.addcmul_(p["read_noise"][c], u[c, 1].to(dtype))
             torch.minimum(signal.clamp_min_(0.0), p["saturation"][c], out=image[c])
+
+        for_each_chunk(detect, n, _CHUNK if _on_cpu(image) else _GPU_CHUNK, device=image.device)
         return image
 
     def __repr__(self):

@@ -387,6 +387,23 @@ def test_blocked_search_equals_the_plain_sequential_search(exact_below, n):
         assert torch.equal(_exact_quantile(rate[low], u[low], block=block), counts[low])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_search_equals_the_lockstep_search(dtype):
+    """The CPU's compiled search (each element to its own end, four at a time) and the lockstep torch search (the
+    GPU's) give the same counts to the bit: rates up to 700 (where s_k is folded into q), u at 0, 1 and a hair below
+    1, lengths that are not a multiple of four, float32 and float64 in and out, and nothing at all."""
+    g = torch.Generator().manual_seed(21)
+    for n, top in ((4099, 10.0), (1027, 700.0), (3, 5.0), (0, 1.0)):
+        rate = (top * torch.rand(n, generator=g, dtype=torch.float64) ** 2).to(dtype)
+        u = torch.rand(n, generator=g, dtype=torch.float64).to(dtype)
+        u[: min(n, 3)] = torch.tensor([0.0, 1.0, 1.0 - 1e-7], dtype=dtype)[: min(n, 3)]
+        compiled = _exact_quantile(rate, u, dtype)
+        assert compiled.dtype == dtype and compiled.shape == (n,)
+        assert torch.equal(compiled, _exact_quantile(rate, u, dtype, block=512))
+    strided = torch.rand(200, generator=g)[::2] * 8  # a view with a stride: searched the same
+    assert torch.equal(_exact_quantile(strided, strided / 8), _exact_quantile(strided, strided / 8, block=64))
+
+
 def test_units_of_a_batch_split_between_the_branches_like_elements_alone():
     """Units mostly below ``exact_below`` (a low-dose image), mostly above it, and all of one kind, in one batch:
     every count is what the element gets on its own."""
