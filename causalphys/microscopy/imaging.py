@@ -202,19 +202,22 @@ class ImageFormation(Mechanism):
 
         # columns -> pixels -> probe and scan
         lattice_px = b_inv @ lattice
-        cells, index = cell_window(lattice_px, blocks["offset"], (hp, wp), self.max_cells)
-        q = column_pixels(lattice_px, cells, sites[phase], blocks["offset"], ((wp - 1) / 2, (hp - 1) / 2))
-        vacancy_u = (
-            blocks["vacancy"].view(n, -1, self.n_sites).gather(1, index.unsqueeze(-1).expand(-1, -1, self.n_sites))
-        )
-        keep = vacancy_u >= p["vacancy_fraction"].view(-1, 1, 1)
+        site_fractions = sites[phase]
+        vacancy = blocks["vacancy"].view(n, -1, self.n_sites)
         rows, cols = slice(self.pad, self.pad + height), slice(self.pad, self.pad + width)
         weights = weights.unsqueeze(1)
         probe = p["probe_sigma"], p["probe_tail_fraction"], p["probe_tail_width"]
         image = torch.empty((n, height, width), device=device, dtype=dtype)
 
         def render(c: slice) -> None:  # units are independent; a chunk's arrays stay in cache
-            deposited = deposit(q[c], weights[c], keep[c], (hp, wp))
+            # the chunk's cell window is as wide as its own widest unit: the extra cells of a wider window fall
+            # outside the field, so the deposited columns (and their order) are the same as for the whole batch
+            offset = blocks["offset"][c]
+            cells, index = cell_window(lattice_px[c], offset, (hp, wp), self.max_cells)
+            q = column_pixels(lattice_px[c], cells, site_fractions[c], offset, ((wp - 1) / 2, (hp - 1) / 2))
+            vacancy_u = vacancy[c].gather(1, index.unsqueeze(-1).expand(-1, -1, self.n_sites))
+            keep = vacancy_u >= p["vacancy_fraction"][c].view(-1, 1, 1)
+            deposited = deposit(q, weights[c], keep, (hp, wp))
             blurred = blur_and_scan(deposited, b[c], shift_px[c], *(x[c] for x in probe), rows, cols)
             background = self._background(blocks["background"][c], p["background"][c], b[c], height, width)
             torch.add(blurred, background, out=image[c])
