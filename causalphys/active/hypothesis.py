@@ -21,7 +21,8 @@ The loop over a pool of candidate points ``X_c`` (``(n, d)``) with a budget of `
 3. ``m`` is fitted to all measurements so far; its posterior predictive standard deviation ``s_m(x)`` over the
    not-yet-measured points ``U`` gives its integrated uncertainty ``u_m = mean_{x ∈ U} s_m(x)``;
 4. reward ``r = 1`` if ``u_m`` is below ``m``'s previous value, else ``0`` (no reward on ``m``'s first
-   evaluation); ``R_m ← (c_m R_m + r) / (c_m + 1)``, ``c_m ← c_m + 1``;
+   evaluation); ``R_m ← (c_m R_m + r) / (c_m + 1)``, ``c_m ← c_m + 1`` (or, with a ``step_size`` α, the
+   recency-weighted average ``R_m ← R_m + α (r − R_m)``, from ``R_m = r`` at the first reward);
 5. the next measurement is ``argmax_{x ∈ U} s_m(x)`` (ties at random).
 
 When the budget is spent, the winner is ``argmax R`` (ties broken by the higher evidence); every hypothesis is
@@ -39,6 +40,11 @@ hypotheses whose uncertainty falls alike whichever is true (nested linear-Gaussi
   ``D = ½ [s_m²/s_h² + s_h²/s_m² - 2 + (μ_m - μ_h)² (1/s_m² + 1/s_h²)]`` and the rivals weighted by their evidence,
   ``w_h ∝ exp log p(y | X, h)`` (the design criterion of Box and Hill 1967 for discriminating between models, in
   its Gaussian form). Every hypothesis is fitted at every step.
+
+And one for the record: the rewards are not stationary (with few measurements the simplest hypothesis leads on
+evidence, a weak mechanism only later), and a sample average remembers the early lead as long as the run lasts.
+``step_size=α`` keeps the exponential recency-weighted average instead (the estimate for a non-stationary bandit;
+Sutton & Barto, *Reinforcement Learning*, 2nd ed., 2018, §2.5): a reward ``j`` turns old weighs ``α (1 − α)^j``.
 """
 
 from __future__ import annotations
@@ -192,9 +198,13 @@ def uncertainty_reward(previous: float | None, current: float) -> float | None:
     return 1.0 if current < previous else 0.0
 
 
-def update_record(record: float, count: int, reward: float) -> tuple[float, int]:
-    """The running average after one more reward: ``((c R + r) / (c + 1), c + 1)``."""
-    return (count * record + reward) / (count + 1), count + 1
+def update_record(record: float, count: int, reward: float, step_size: float | None = None) -> tuple[float, int]:
+    """The record after one more reward: the running average ``((c R + r) / (c + 1), c + 1)``, or with a
+    ``step_size`` α in (0, 1] the recency-weighted ``(R + α (r − R), c + 1)`` (``r`` itself at the first reward,
+    ``c = 0``, so that the starting value 0 carries no weight)."""
+    if step_size is None or count == 0:
+        return (count * record + reward) / (count + 1), count + 1
+    return record + step_size * (reward - record), count + 1
 
 
 def symmetric_kl(mean_a, std_a, mean_b, std_b) -> np.ndarray:
@@ -260,7 +270,8 @@ class HypothesisLearner:
     ``policy`` ``"softmax"`` (``temperature``) or ``"epsilon_greedy"`` (``epsilon``); ``warmup`` rounds in which
     every hypothesis is chosen in turn; ``n_initial`` random points before the first fit; ``include_noise``: the
     uncertainty is that of a new measurement (else of the mechanism); ``reward`` ``"uncertainty"`` (the paper's) or
-    ``"evidence"``, ``acquisition`` ``"uncertainty"`` (the paper's) or ``"discrimination"`` (module docstring); all
+    ``"evidence"``, ``acquisition`` ``"uncertainty"`` (the paper's) or ``"discrimination"``, ``step_size`` ``None``
+    (the records are sample averages: the paper's) or α in (0, 1] (recency-weighted; module docstring); all
     randomness from ``seed``.
     """
 
@@ -275,6 +286,7 @@ class HypothesisLearner:
         include_noise: bool = True,
         reward: str = "uncertainty",
         acquisition: str = "uncertainty",
+        step_size: float | None = None,
         seed: int = 0,
     ):
         hypotheses = list(hypotheses)
@@ -296,6 +308,8 @@ class HypothesisLearner:
             raise ParameterError(f"unknown reward {reward!r}; rewards are {list(REWARDS)}")
         if acquisition not in ACQUISITIONS:
             raise ParameterError(f"unknown acquisition {acquisition!r}; acquisitions are {list(ACQUISITIONS)}")
+        if step_size is not None and not 0 < step_size <= 1:  # also NaN
+            raise ParameterError(f"step_size must lie in (0, 1] (or be None: sample averages), got {step_size}")
         if warmup < 1 or n_initial < 1:
             raise ParameterError(f"warmup and n_initial must be >= 1, got {warmup} and {n_initial}")
         self.hypotheses = hypotheses
@@ -307,6 +321,7 @@ class HypothesisLearner:
         self.include_noise = include_noise
         self.reward = reward
         self.acquisition = acquisition
+        self.step_size = step_size
         self.seed = seed
 
     def _measure(self, measure: Callable, x: np.ndarray, index: int) -> float:
@@ -380,7 +395,7 @@ class HypothesisLearner:
                 evidence = np.array([model.log_evidence_ for model in models])
                 r = 1.0 if int(np.argmax(evidence)) == m else 0.0
             if r is not None:
-                record[m], count[m] = update_record(record[m], count[m], r)
+                record[m], count[m] = update_record(record[m], count[m], r, self.step_size)
             chosen.append(m)
             rewards.append(np.nan if r is None else r)
             uncertainties.append(u)

@@ -153,6 +153,7 @@ def run_one(preset, truth: str, seed: int, args) -> list[dict]:
         n_initial=args.n_initial,
         reward=args.reward,
         acquisition=args.acquisition,
+        step_size=args.step_size,
         seed=cp.derive_seed(seed, "learner", truth),
     )
     result = learner.run(measure, candidates, args.budget)
@@ -393,6 +394,12 @@ def main(argv=None):
         choices=["uncertainty", "discrimination"],
         help="the chosen hypothesis's largest std (the paper's), or where it differs most from its rivals",
     )
+    parser.add_argument(
+        "--step-size",
+        type=float,
+        default=None,
+        help="records as recency-weighted averages with this step size (default: sample averages, the paper's)",
+    )
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -401,7 +408,9 @@ def main(argv=None):
     config = {
         k: v
         for k, v in vars(args).items()
-        if k not in ("seeds", "first_seed", "out") and not (k in ("reward", "acquisition") and v == "uncertainty")
+        if k not in ("seeds", "first_seed", "out")
+        and not (k in ("reward", "acquisition") and v == "uncertainty")
+        and not (k == "step_size" and v is None)
     }
     args.out.mkdir(parents=True, exist_ok=True)
     config_path, results = args.out / "config.json", args.out / "results.csv"

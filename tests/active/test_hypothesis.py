@@ -78,6 +78,34 @@ def test_record_is_the_running_average_of_the_rewards():
     assert count == 4 and record == pytest.approx(0.75)
 
 
+def test_record_with_a_step_size_weighs_recent_rewards_geometrically():
+    """R <- R + a (r - R), starting from the first reward itself: after 1, 1, 0, 0 at a = 0.5 the record is
+    0.25, while the sample average is 0.5; a = 1 keeps the last reward only."""
+    record, count = 0.0, 0
+    seen = []
+    for r in (1.0, 1.0, 0.0, 0.0):
+        record, count = update_record(record, count, r, step_size=0.5)
+        seen.append(record)
+    assert count == 4 and seen == [1.0, 1.0, 0.5, 0.25]
+    assert update_record(0.7, 3, 0.0, step_size=1.0) == (0.0, 4)
+    assert update_record(0.0, 0, 0.0, step_size=0.5) == (0.0, 1)
+
+
+def test_a_step_size_lets_the_record_follow_a_change_of_leader():
+    """Rewards 1 for the first half of a hypothesis's turns and 0 after (it led early, then lost the lead): the
+    sample average still says 0.5, the recency-weighted record has fallen below a rival rewarded 1 in its last turns."""
+    early = late = 0.0
+    ce = cl = 0
+    for turn in range(20):
+        early, ce = update_record(early, ce, 1.0 if turn < 10 else 0.0, step_size=0.3)
+        late, cl = update_record(late, cl, 0.0 if turn < 10 else 1.0, step_size=0.3)
+    assert early == pytest.approx(0.7**10) and late == pytest.approx(1 - 0.7**10)  # 0.03 and 0.97
+    average = 0.0
+    for turn in range(20):
+        average, _ = update_record(average, turn, 1.0 if turn < 10 else 0.0)
+    assert average == pytest.approx(0.5)
+
+
 def test_max_variance_point_of_a_linear_model_is_at_an_end_of_the_interval():
     drift = line_hypotheses()[1].fit(np.array([[0.4], [0.5], [0.6]]), np.array([1.0, 1.2, 1.4]))
     _, std = drift.predict(GRID, include_noise=False)
@@ -181,6 +209,9 @@ def test_bad_input_raises_errors_that_name_the_problem():
         HypothesisLearner(hyps, reward="surprise")
     with pytest.raises(ValueError, match="unknown acquisition 'ucb'"):
         HypothesisLearner(hyps, acquisition="ucb")
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="step_size must lie in \\(0, 1\\]"):
+            HypothesisLearner(hyps, step_size=bad)
     with pytest.raises(ValueError, match="names must be unique"):
         HypothesisLearner([hyps[0], hyps[0]])
     with pytest.raises(ValueError, match="budget 50 is larger than the candidate pool \\(41 points\\)"):
