@@ -70,7 +70,8 @@ def poisson_icdf(rate: torch.Tensor, u: torch.Tensor, exact_below: float = 10.0)
     - ``λ < exact_below``: the exact quantile. Starting from ``p₀ = F(0) = e^{-λ}``, the pmf recursion
       ``p_{k+1} = p_k · λ / (k + 1)`` accumulates ``F(k)`` in float64 until ``F(k) ≥ u``, vectorized over the
       low-rate elements only (gathered by a mask; finished elements leave the working set), until every element
-      is done.
+      is done; on the CPU the same arithmetic runs compiled, each element to its own end
+      (:mod:`causalphys.microscopy.poisson_search`).
     - ``λ ≥ exact_below``: the Cornish-Fisher expansion of the quantile (Cornish & Fisher, Rev. Int. Stat. Inst. 5,
       1938; Johnson, Kemp & Kotz, *Univariate Discrete Distributions*, 3rd ed., §4.5), using the Poisson cumulants
       κ_r = λ (skewness γ₁ = λ^{-1/2}) and a continuity correction of 1/2 for the lattice::

@@ -37,8 +37,9 @@ def _compile():
 
     @numba.njit(nogil=True, cache=True)
     def search(lam, q0, v, out, cap, scale, fold, k_max):  # pragma: no cover - compiled
-        # four elements at a time, in lockstep (their steps interleave in the pipeline and vectorise); an element
-        # that is done keeps stepping but no longer counts (F only grows), so its count is its own search's
+        # four elements at a time, in lockstep (four independent chains of multiplications keep the pipeline
+        # busy: at rates up to 10 about twice as fast as one at a time); an element that is done keeps
+        # stepping but no longer counts (F only grows), so its count is its own search's
         n = lam.size
         full = n - n % 4
         for i in range(0, full, 4):
