@@ -38,7 +38,7 @@ lint: install
 	$(VENV)/bin/ruff format --check causalphys hydra_plugins tests benchmarks experiments notebooks
 
 bench: install
-	$(PY) benchmarks/scm_sampling.py && $(PY) benchmarks/microscopy_throughput.py && $(PY) benchmarks/detector_noise.py && $(PY) benchmarks/trainer_steps.py
+	$(PY) benchmarks/scm_sampling.py && $(PY) benchmarks/microscopy_throughput.py && $(PY) benchmarks/microscopy_time_split.py && $(PY) benchmarks/detector_noise.py && $(PY) benchmarks/trainer_steps.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis outputs multirun
