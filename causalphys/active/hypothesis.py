@@ -243,7 +243,8 @@ class HypothesisLearningResult:
     ``chosen`` ``(B,)`` the hypothesis that picked each point (``-1`` for the random initial points);
     ``rewards`` ``(B,)`` the reward earned by the step that picked the point (``nan`` where none);
     ``uncertainties`` ``(B,)`` the chosen hypothesis's integrated uncertainty at that step (``nan`` initially);
-    ``records`` ``(B, H)`` the running-average rewards after each measurement, ``counts`` ``(H,)`` at the end;
+    ``records`` ``(B, H)`` the records after each measurement (average rewards; recency-weighted with a
+    ``step_size``), ``counts`` ``(H,)`` at the end;
     ``evidences`` ``(H,)`` each hypothesis's log evidence on all ``B`` measurements; ``winner`` its name,
     ``posterior`` the winner fitted to all measurements, ``posterior_mean``/``posterior_std`` over the pool.
     """
@@ -308,7 +309,7 @@ class HypothesisLearner:
             raise ParameterError(f"unknown reward {reward!r}; rewards are {list(REWARDS)}")
         if acquisition not in ACQUISITIONS:
             raise ParameterError(f"unknown acquisition {acquisition!r}; acquisitions are {list(ACQUISITIONS)}")
-        if step_size is not None and not 0 < step_size <= 1:  # also NaN
+        if step_size is not None and not (isinstance(step_size, (int, float)) and 0 < step_size <= 1):  # also NaN
             raise ParameterError(f"step_size must lie in (0, 1] (or be None: sample averages), got {step_size}")
         if warmup < 1 or n_initial < 1:
             raise ParameterError(f"warmup and n_initial must be >= 1, got {warmup} and {n_initial}")

@@ -209,7 +209,7 @@ def test_bad_input_raises_errors_that_name_the_problem():
         HypothesisLearner(hyps, reward="surprise")
     with pytest.raises(ValueError, match="unknown acquisition 'ucb'"):
         HypothesisLearner(hyps, acquisition="ucb")
-    for bad in (0.0, 1.5, float("nan")):
+    for bad in (0.0, 1.5, float("nan"), "0.5"):
         with pytest.raises(ValueError, match="step_size must lie in \\(0, 1\\]"):
             HypothesisLearner(hyps, step_size=bad)
     with pytest.raises(ValueError, match="names must be unique"):
