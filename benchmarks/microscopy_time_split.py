@@ -21,6 +21,7 @@ import time
 from collections import Counter
 
 import torch
+from procmem import timed
 
 import causalphys as cp
 from causalphys.microscopy import detector
@@ -83,8 +84,8 @@ def detector_branches(scm: cp.SCM, n: int, repeats: int) -> dict:
     torch.set_num_threads(1)
     batch = scm.sample(n, seed=1, nodes=["image"], return_noise=True)
     mech = scm.mechanisms["image"]
-    p = {role: batch[name] for role, name in mech.parents.items()}
-    rate = p["dose"].view(-1, 1, 1) * p["pixel_area"].view(-1, 1, 1) * p["clean"]
+    p = mech._inputs(batch, n, torch.float32)  # the parents by role, shaped to broadcast against the image
+    rate = p["dose"] * p["pixel_area"] * p["clean"]
     u = batch.noise["image"][:, 0]
     low = rate < mech.exact_below
     lam_low, u_low = rate[low], u[low]
@@ -92,12 +93,7 @@ def detector_branches(scm: cp.SCM, n: int, repeats: int) -> dict:
     detector._exact_quantile(lam_low[:64], u_low[:64], torch.float32)  # compile / load the kernel
 
     def best(op):
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            op()
-            times.append(time.perf_counter() - started)
-        return 1e6 * min(times) / n
+        return 1e6 * min(timed(op, repeats)[0]) / n
 
     return {
         "fraction_of_pixels_exact": float(low.float().mean()),
