@@ -140,24 +140,45 @@ plt.show()
 # %% [markdown]
 # ## 2. Environments and a shift: data, not code
 #
-# An environment is a named set of interventions. The two training labs have the same spectrometer model, but lab
-# B's detector is newer and drifts less: `do(drift_rate := 0.02)`. The **shift** is a sweep over detectors, from
-# the training ones to one that drifts the other way — five test environments in one line. Test environments of
-# one shift share their units (the same samples measured by each detector: common random numbers).
+# An environment is a named set of interventions, with a role: the harness trains on `train` environments and
+# measures on `test` ones. The two training labs have the same spectrometer model, but lab B's detector is newer and
+# drifts less: `do(drift_rate := 0.02)`. The **shift** is a sweep over detectors, from the training ones to one that
+# drifts the other way — five test environments in one line (`cp.evaluation.Interventions`: one intervention per
+# level). Test environments of one shift share their units (the same samples measured by each detector: common
+# random numbers).
+#
+# `cp.data.SCMBenchmark` turns the SCM, the environments and the shift into a benchmark: `inputs` and `target` name
+# nodes (a vector node such as `spectrum` gives `(n, 64)` inputs, an image node `(n, 1, h, w)`, a scalar `(n, 1)`),
+# and every setting is checked, with the key named, before anything is drawn.
 
 # %%
-train_envs = cp.Environments(spectrometer, {"lab_a": {"drift_rate": 0.05}, "lab_b": {"drift_rate": 0.02}})
+environments = {
+    "lab_a": {"role": "train", "do": {"drift_rate": 0.05}},
+    "lab_b": {"role": "train", "do": {"drift_rate": 0.02}},
+}
 drift_levels = [0.05, 0.02, 0.0, -0.05, -0.1]
-drift_shift = {f"drift_rate={v:g}": {"drift_rate": v} for v in drift_levels}
-test_envs = cp.Environments(spectrometer, drift_shift)
+drift_shift = cp.evaluation.Interventions(node="drift_rate", levels=drift_levels)
+as_benchmark = {
+    "inputs": "spectrum",
+    "target": "concentration",
+    "task": "regression",
+    "shifts": [drift_shift],
+    "n_train": N_TRAIN,
+    "n_val": N_VAL,
+    "n_test": N_TEST,
+    "n_counterfactual": N_VAL,
+}
+benchmark = cp.data.SCMBenchmark(spectrometer, environments, **as_benchmark)
+train_envs, test_envs, info = benchmark.environments()
+print({env: i.description for env, i in info.items()})
 
-spectra = train_envs.sample(200, seed=SEED)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
-for ax, (lab, batch) in zip(axes, spectra.items()):
+for ax, (lab, scm) in zip(axes, train_envs.items()):
+    batch = scm.sample(200, seed=cp.derive_seed(SEED, "plot", lab))
     hot, cold = batch["temperature"] > 24, batch["temperature"] < 20
     ax.plot(wavelength, batch["spectrum"][cold][:15].T, color="#1f77b4", alpha=0.5, linewidth=0.8)
     ax.plot(wavelength, batch["spectrum"][hot][:15].T, color="#d62728", alpha=0.5, linewidth=0.8)
-    ax.set_title(f"{lab}: {train_envs.interventions[lab]}  (blue: T < 20 °C, red: T > 24 °C)", fontsize=9)
+    ax.set_title(f"{lab}: {info[lab].description}  (blue: T < 20 °C, red: T > 24 °C)", fontsize=9)
     ax.set_xlabel("wavelength (nm)")
 axes[0].set_ylabel("absorbance")
 plt.show()
@@ -168,60 +189,26 @@ plt.show()
 #
 # ## 3. Through the harness
 #
-# The harness takes a `BenchmarkData`: `(x, y)` tensors for training, validation and test environments, plus what
-# each environment is. `cp.data.environment_tensors` draws them from any `Environments`. For counterfactual
-# metrics we also give, for each training lab, the same validation units measured by both training detectors
-# (`do(drift_rate := ...)` on recorded units); the harness reports how much each model's prediction moves between
-# them (`cf_change`, in mM) — a change caused by the instrument alone.
+# `benchmark.load(seed)` draws what the harness measures: `(x, y)` tensors for the training, validation and test
+# environments, and what each environment is. For counterfactual metrics it also gives, for each training lab,
+# fresh units measured once with the instrument of each training lab: every node with the role `instrument`
+# (`drift_rate` and `baseline`) is set to its value in a fresh unit of lab A, then of lab B, while the sample and
+# the spectrum's own noise are kept. The harness reports how much each model's prediction moves between the two
+# (`cf_change`, in mM) — a change caused by the instrument alone.
 
 # %%
-as_tensors = {"inputs": "spectrum", "target": "concentration", "transform": None, "classification": False}
-train = cp.data.environment_tensors(train_envs, N_TRAIN + N_VAL, seed=SEED, **as_tensors)
-test = cp.data.environment_tensors(
-    test_envs, N_TEST, seed=SEED, streams={env: "drift" for env in drift_shift}, **as_tensors
-)
-info = {env: cp.data.EnvironmentInfo("train", description=str(spec)) for env, spec in train_envs.interventions.items()}
-info |= {
-    env: cp.data.EnvironmentInfo("test", "drift_rate", v, str(drift_shift[env]))
-    for env, v in zip(drift_shift, drift_levels)
-}
-
-
-def counterfactual_views(env):
-    """The same N_VAL fresh units of a training lab, measured by each training detector: [x | do(drift_rate := r)]."""
-    units = train_envs[env].sample(N_VAL, seed=cp.derive_seed(SEED, "counterfactual", env), return_noise=True)
-    return [train_envs[env].counterfactual(units, do={"drift_rate": r})["spectrum"] for r in (0.05, 0.02)]
-
-
-data = cp.data.BenchmarkData(
-    train={env: (x[:N_TRAIN], y[:N_TRAIN]) for env, (x, y) in train.items()},
-    val={env: (x[N_TRAIN:], y[N_TRAIN:]) for env, (x, y) in train.items()},
-    test=test,
-    info=info,
-    task="regression",
-    counterfactual={env: counterfactual_views(env) for env in train_envs},
-)
+data = benchmark.load(SEED)
+{env: tuple(x.shape) for env, (x, _) in {**data.train, **data.test}.items()}
 
 # %% [markdown]
 # We fit linear calibration models (a one-layer `cp.nets.MLP`, the chemometrician's habit) with ERM, IRM and
-# V-REx, and — as a reference — the **oracle**: ERM on training labs whose detectors do not drift
-# (`do(drift_rate := 0)`), where the tilt says nothing about the concentration.
+# V-REx, and — as a reference — the **oracle**: ERM on the same training labs with the edge `temperature → baseline`
+# cut (`oracle=True`). The detector still drifts, but with a temperature of its own — an independent copy of the
+# room's — so in the oracle's data the tilt says nothing about the concentration. The test environments are the
+# same for every model.
 
 # %%
-oracle_train = cp.data.environment_tensors(
-    cp.Environments(spectrometer, {"lab_a": {"drift_rate": 0.0}, "lab_b": {"drift_rate": 0.0}}),
-    N_TRAIN + N_VAL,
-    seed=SEED,
-    **as_tensors,
-)
-oracle_data = cp.data.BenchmarkData(
-    train={env: (x[:N_TRAIN], y[:N_TRAIN]) for env, (x, y) in oracle_train.items()},
-    val={env: (x[N_TRAIN:], y[N_TRAIN:]) for env, (x, y) in oracle_train.items()},
-    test=test,
-    info=info,
-    task="regression",
-    counterfactual=data.counterfactual,
-)
+oracle_data = cp.data.SCMBenchmark(spectrometer, environments, oracle=True, **as_benchmark).load(SEED)
 
 linear = cp.evaluation.net_factory(cp.nets.MLP, hidden=())
 settings = {"steps": STEPS, "lr": 1e-2, "batch_size": 64, "task": "regression", "seed": SEED, "progress": False}
@@ -247,7 +234,8 @@ r2.pivot_table(index="env", columns="trainer", values="value", sort=False)[list(
 # right the drift first vanishes, then reverses.
 
 # %%
-curve = r2[r2.env.isin(list(drift_shift))].assign(level=lambda d: d.env.map(dict(zip(drift_shift, drift_levels))))
+levels = {env: i.level for env, i in data.info.items() if i.shift == drift_shift.name}
+curve = r2[r2.env.isin(list(levels))].assign(level=lambda d: d.env.map(levels))
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
 for name in trainers:
     line = curve[curve.trainer == name].sort_values("level")
@@ -293,12 +281,15 @@ summary.loc[list(trainers)].round(3)
 # ## What to take away
 #
 # - A new instrument is a graph plus mechanisms; environments and shifts are dictionaries of interventions;
-#   `environment_tensors` and `BenchmarkData` turn them into what `evaluate_run` measures. Nothing else is needed.
+#   `cp.data.SCMBenchmark` turns them into what `evaluate_run` measures. Nothing else is needed — and the same
+#   benchmark runs from a yaml: `conf/benchmark/spectrometer.yaml` names this SCM as a function
+#   (`causalphys.data.spectrometer.spectrometer_scm`), and `causalphys benchmark=spectrometer net=mlp
+#   trainer.task=regression` trains and measures on it; point `scm._target_` at a function of yours to do the same.
 # - ERM, trained where warm rooms tilt the baseline *and* raise the concentration, responds to the baseline: it
 #   reads the thermometer hidden in the detector. Its calibration holds on the training detectors and fails on one
 #   that drifts the other way; `cf_change` flags it without any test data (the same samples, measured by the two
 #   training detectors, get different concentrations).
 # - An invariance penalty sees that the baseline's relation to the concentration differs between the two training
-#   labs and leans on it less; the oracle, which never saw a drifting detector, ignores it. How far a penalty gets
-#   depends on its weight and on how different the training labs are — the curve above, not the method's name,
-#   says whether it worked.
+#   labs and leans on it less; the oracle, whose detector drifted with a temperature unrelated to the sample,
+#   ignores it. How far a penalty gets depends on its weight and on how different the training labs are — the
+#   curve above, not the method's name, says whether it worked.

@@ -3,6 +3,7 @@
 from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
 from causalphys.data.colored_mnist import colored_mnist_environments, colored_mnist_scm, load_mnist
 from causalphys.data.nonlinear_ica import NonlinearICA, nonlinear_ica
+from causalphys.data.scm_benchmark import SCMBenchmark
 from causalphys.data.tensors import environment_tensors, standardize_images
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "BenchmarkData",
     "EnvironmentInfo",
     "NonlinearICA",
+    "SCMBenchmark",
     "TabularBenchmark",
     "colored_mnist_environments",
     "colored_mnist_scm",

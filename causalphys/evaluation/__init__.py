@@ -34,6 +34,7 @@ _LAZY = {
     "select": "causalphys.evaluation.selection",
     "DistributionShift": "causalphys.evaluation.shifts",
     "HeldOutScanners": "causalphys.evaluation.shifts",
+    "Interventions": "causalphys.evaluation.shifts",
     "NodeValues": "causalphys.evaluation.shifts",
     "Routing": "causalphys.evaluation.shifts",
     "Severity": "causalphys.evaluation.shifts",

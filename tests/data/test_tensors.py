@@ -57,3 +57,47 @@ def test_environment_tensors_raw_regression_and_progress():
     assert seen == [("a", 8), ("a", 16), ("a", 20), ("b", 8), ("b", 16), ("b", 20)]
     with pytest.raises(cp.CausalPhysError, match="node 'image' is not in the SCM of environment 'a'"):
         cp.data.environment_tensors(tiny_envs(), 4, seed=0)
+
+
+def shaped_envs():
+    """One environment with a scalar, a vector (d = 3), an image (4 x 4) and a 4-D-per-unit node."""
+    g = cp.CausalGraph([("y", "s"), ("y", "v"), ("y", "img"), ("y", "stack")])
+    scm = cp.SCM(
+        g,
+        {
+            "y": cp.mech.Bernoulli(0.5),
+            "s": cp.mech.Additive(lambda y: 2.0 * y, cp.noise.Normal()),
+            "v": cp.mech.Additive(lambda y: y[:, None] * torch.ones(3), cp.noise.Normal(shape=3)),
+            "img": cp.mech.Additive(lambda y: 5.0 + y[:, None, None] * torch.ones(4, 4), cp.noise.Normal(shape=(4, 4))),
+            "stack": cp.mech.Additive(
+                lambda y: y.view(-1, 1, 1, 1, 1) * torch.ones(2, 3, 4, 4), cp.noise.Normal(shape=(2, 3, 4, 4))
+            ),
+        },
+    )
+    return cp.Environments(scm, {"a": {}})
+
+
+@pytest.mark.parametrize(
+    "node, shape, expected",
+    [("s", (1,), lambda raw: raw.unsqueeze(1)), ("v", (3,), lambda raw: raw), ("img", (1, 4, 4), None)],
+)
+def test_inputs_keep_their_per_unit_shape(node, shape, expected):
+    envs = shaped_envs()
+    x, y = cp.data.environment_tensors(envs, 50, seed=0, inputs=node, target="y", chunk=20)["a"]
+    assert x.shape == (50, *shape) and y.shape == (50,)  # a vector node used to become (n, 1, n, d)
+    raw = cp.data.environment_tensors(envs, 50, seed=0, inputs=node, target="y", chunk=20, transform=None)["a"][0]
+    expected = expected or cp.data.standardize_images  # images: exactly the per-image standardisation of before
+    assert torch.equal(x, expected(raw))
+
+
+def test_scalar_and_vector_inputs_concatenate_and_other_shapes_are_named():
+    envs = shaped_envs()
+    x = cp.data.environment_tensors(envs, 30, seed=1, inputs=["s", "v"], target="y")["a"][0]
+    parts = [cp.data.environment_tensors(envs, 30, seed=1, inputs=n, target="y")["a"][0] for n in ("s", "v")]
+    assert x.shape == (30, 4) and torch.equal(x, torch.cat(parts, dim=1))
+    with pytest.raises(cp.ParameterError, match=r"node 'stack' has per-unit shape \(2, 3, 4, 4\)"):
+        cp.data.environment_tensors(envs, 5, seed=0, inputs="stack", target="y")
+    with pytest.raises(cp.ParameterError, match=r"node 'img' has per-unit shape \(4, 4\): only scalar and vector"):
+        cp.data.environment_tensors(envs, 5, seed=0, inputs=["s", "img"], target="y")
+    with pytest.raises(cp.ParameterError, match="transform must be 'auto', a callable or None"):
+        cp.data.environment_tensors(envs, 5, seed=0, inputs="s", target="y", transform="standardize")
