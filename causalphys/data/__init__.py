@@ -2,7 +2,9 @@
 
 from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
 from causalphys.data.colored_mnist import colored_mnist_environments, colored_mnist_scm, load_mnist
+from causalphys.data.image_benchmark import ImageBenchmark
 from causalphys.data.nonlinear_ica import NonlinearICA, nonlinear_ica
+from causalphys.data.readers import Recording, read_image
 from causalphys.data.scm_benchmark import SCMBenchmark
 from causalphys.data.tensors import environment_tensors, standardize_images
 
@@ -10,7 +12,9 @@ __all__ = [
     "Benchmark",
     "BenchmarkData",
     "EnvironmentInfo",
+    "ImageBenchmark",
     "NonlinearICA",
+    "Recording",
     "SCMBenchmark",
     "TabularBenchmark",
     "colored_mnist_environments",
@@ -18,6 +22,7 @@ __all__ = [
     "environment_tensors",
     "load_mnist",
     "nonlinear_ica",
+    "read_image",
     "standardize_images",
 ]
 
