@@ -6,11 +6,13 @@ Examples (from the repository root)::
     causalphys -m trainer=erm,irm,vrex,oracle seed=0,1,2 shift=severity
     causalphys -m +experiment=demo
     causalphys report results/default
+    causalphys evaluate model=my_net.ts shift=severity   # a model the harness did not train (causalphys.cli.evaluate)
 
 Every run writes its folder ``<results_dir>/<overrides>/`` (``run.json`` with the resolved config and its hash,
 then ``results.csv``: see :mod:`causalphys.evaluation.store`); a run whose results are already there is skipped,
-so rerunning an interrupted sweep redoes only what is missing. :func:`run` is the plain function behind the Hydra
-wrapper: tests call it with a composed config.
+so rerunning an interrupted sweep redoes only what is missing. With ``save_model=true`` a run also writes its
+trained net (``model.pt``, the trainer's checkpoint) before its results, for ``causalphys evaluate model=RUN_DIR``.
+:func:`run` is the plain function behind the Hydra wrapper: tests call it with a composed config.
 
 A sweep runs on the local cores (``hydra/launcher=local``, the default: Hydra's joblib launcher) or on a Slurm
 cluster (``hydra/launcher=slurm``: Hydra's submitit launcher, which submits only the unfinished runs;
@@ -36,9 +38,12 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from causalphys.data.benchmark import Benchmark, BenchmarkData
 from causalphys.errors import CausalPhysError, ParameterError
-from causalphys.evaluation.harness import evaluate_run, net_factory
+from causalphys.evaluation.external import MODEL_FILE
+from causalphys.evaluation.harness import evaluate_run, net_from_config
 from causalphys.evaluation.store import RESULTS, RunFolder, cached_data, config_hash
+from causalphys.trainers.base import Trainer
 from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_space, sample_search_space
 
 log = logging.getLogger("causalphys")
@@ -53,6 +58,7 @@ NON_SEMANTIC = (
     "cache_dir",
     "sweep_name",
     "selection",
+    "save_model",
 )  # do not change a run's numbers
 
 
@@ -95,16 +101,28 @@ def _instantiate(config: dict, key: str):
         raise
 
 
-def build(cfg: DictConfig) -> dict:
-    """Instantiate and check everything a run needs, before any work: benchmark, shift, trainer (with its
-    hyper-parameter draw), net. Errors name the config key and the allowed values."""
+def check_seed(cfg: DictConfig) -> None:
+    """``seed`` must be a non-negative integer (it seeds the data, the test split and training)."""
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {cfg.seed!r}")
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    space = trainer_cfg.pop(SEARCH_SPACE_KEY, None) or {}
-    setting = trainer_cfg.pop(DATA_SETTING_KEY, "observed")
+
+
+def data_setting(cfg: DictConfig) -> str:
+    """The data setting the trainer asks of the benchmark (``trainer.data_setting``): ``observed`` (default),
+    ``oracle`` or ``pairs``."""
+    setting = cfg.trainer.get(DATA_SETTING_KEY, "observed")
     if setting not in DATA_SETTINGS:
         raise ParameterError(f"trainer.{DATA_SETTING_KEY} must be one of {list(DATA_SETTINGS)}, got {setting!r}")
+    return setting
+
+
+def build_trainer(cfg: DictConfig, task: str) -> tuple[Trainer, dict]:
+    """The trainer of ``cfg.trainer`` (with its hyper-parameter draw ``hparams_seed``, ``steps``, ``seed`` and
+    ``progress``) for the benchmark's ``task`` — the data decide between classification and regression, so a
+    trainer yaml's ``task`` is replaced by it — and the drawn hyper-parameters."""
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    space = trainer_cfg.pop(SEARCH_SPACE_KEY, None) or {}
+    trainer_cfg.pop(DATA_SETTING_KEY, None)
     trainer_class = get_class(trainer_cfg.pop("_target_"))
     check_search_space(space, trainer_class.param_names())
     hparams = {}
@@ -115,9 +133,14 @@ def build(cfg: DictConfig) -> dict:
     trainer_cfg.update(hparams)
     if cfg.get("steps") is not None:
         trainer_cfg["steps"] = cfg.steps
-    trainer_cfg.update(seed=cfg.seed, progress=bool(cfg.progress))
-    trainer = trainer_class(**trainer_cfg)
+    trainer_cfg.update(seed=cfg.seed, progress=bool(cfg.progress), task=task)
+    return trainer_class(**trainer_cfg), hparams
 
+
+def build_benchmark(cfg: DictConfig, setting: str = "observed") -> tuple[Benchmark, str]:
+    """The benchmark of ``cfg.benchmark`` with the test environments of ``cfg.shift`` added, for the data
+    ``setting`` of the trainer (``observed`` for a model the harness did not train), checked; and the key of its
+    data in the cache (the benchmark config and the seed: runs that see the same data share it)."""
     bench_cfg = OmegaConf.to_container(cfg.benchmark, resolve=True)
     shift_cfg = OmegaConf.to_container(cfg.shift, resolve=True) if cfg.get("shift") is not None else None
     if shift_cfg is not None:
@@ -139,23 +162,55 @@ def build(cfg: DictConfig) -> dict:
         bench_cfg["n_pairs"] = 0  # only a pair learner uses them: the other runs skip making them
     benchmark = _instantiate(bench_cfg, "benchmark")
     benchmark.check()
+    key = {"benchmark": bench_cfg, "seed": cfg.seed}
+    fingerprint = benchmark.fingerprint()
+    if fingerprint:  # data read from files: their contents are part of the key
+        key["data"] = fingerprint
+    return benchmark, config_hash(key)
 
-    net_cfg = OmegaConf.to_container(cfg.net, resolve=True)
-    net_class = get_class(net_cfg.pop("_target_"))
-    settings = {k: v for k, v in net_cfg.items() if v != "???" and k not in ("in_channels", "in_features", "n_outputs")}
+
+def load_data(cfg: DictConfig, benchmark: Benchmark, bench_key: str, progress=False) -> BenchmarkData:
+    """``benchmark.load(seed, progress=progress)``, through the data cache ``cache_dir`` (``null``: none)."""
+    return cached_data(
+        cfg.get("cache_dir"), f"{benchmark.name}-{bench_key}", lambda: benchmark.load(cfg.seed, progress=progress)
+    )
+
+
+def build(cfg: DictConfig) -> dict:
+    """Instantiate and check everything a run needs, before any work: benchmark, shift, trainer (with its
+    hyper-parameter draw), net. Errors name the config key and the allowed values."""
+    check_seed(cfg)
+    benchmark, bench_key = build_benchmark(cfg, data_setting(cfg))
+    trainer, hparams = build_trainer(cfg, benchmark.task)
     return {
         "trainer": trainer,
         "benchmark": benchmark,
-        "make_net": net_factory(net_class, **settings),
+        "make_net": net_from_config(OmegaConf.to_container(cfg.net, resolve=True)),
         "hparams": hparams,
-        "bench_key": config_hash({"benchmark": bench_cfg, "seed": cfg.seed}),
+        "bench_key": bench_key,
     }
 
 
 def run_folder(cfg: DictConfig, run_dir: str | os.PathLike) -> RunFolder:
     """The folder of the run that ``cfg`` (a task config, without ``hydra``) describes. ``.finished()`` tells
-    whether its results are there already; the Slurm launcher asks it before submitting a run."""
-    return RunFolder(run_dir, config_hash(semantic_config(cfg)))
+    whether its results are there already; the Slurm launcher asks it before submitting a run. An evaluate config
+    (conf/evaluate.yaml: a ``model``, no trainer) is hashed with its model's sha256 (:mod:`causalphys.cli.evaluate`)."""
+    if "model" in cfg and "trainer" not in cfg:
+        from causalphys.cli.evaluate import external_folder
+
+        return external_folder(cfg, run_dir)
+    return RunFolder(run_dir, config_hash(run_identity(cfg)))
+
+
+def run_identity(cfg: DictConfig) -> dict:
+    """What a run's hash is taken over: its semantic config, and for a benchmark that reads files the fingerprint
+    of their contents (:meth:`~causalphys.data.benchmark.Benchmark.fingerprint`), so that a run over files that have
+    changed since is not taken for finished."""
+    identity = semantic_config(cfg)
+    fingerprint = _instantiate(OmegaConf.to_container(cfg.benchmark, resolve=True), "benchmark").fingerprint()
+    if fingerprint:
+        identity["data"] = fingerprint
+    return identity
 
 
 def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: str) -> Path:
@@ -168,12 +223,13 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
         return folder.results
     parts = build(cfg)
     if cfg.get("active") is not None:
+        if cfg.get("save_model"):
+            raise ParameterError("save_model saves a training run's net; an experiment loop (active=...) has many")
         return _run_active(cfg, parts, folder, run_id, trainer_name, started)
     trainer, benchmark = parts["trainer"], parts["benchmark"]
     if trainer.checkpoint_every and trainer.checkpoint_dir is None:
         trainer.checkpoint_dir = str(Path(run_dir) / "checkpoints")
-    cache = cfg.get("cache_dir")
-    data = cached_data(cache, f"{benchmark.name}-{parts['bench_key']}", lambda: benchmark.load(cfg.seed))
+    data = load_data(cfg, benchmark, parts["bench_key"])
     rows = evaluate_run(
         data,
         trainer,
@@ -201,6 +257,8 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
         "threads": torch.get_num_threads(),
         "config": semantic,
     }
+    if cfg.get("save_model"):  # before results.csv: a finished run has its model (causalphys evaluate model=DIR)
+        meta["model_file"] = trainer.save(folder.path / MODEL_FILE).name
     folder.write(meta, rows)
     summary = {(r["env"], r["split"]): r["value"] for r in rows if r["metric"] in ("accuracy", "r2")}
     val = [v for (e, s), v in summary.items() if s == "val"]
@@ -326,12 +384,22 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console script: ``causalphys report DIR`` goes to the report; anything else is a Hydra run or sweep."""
-    if len(sys.argv) > 1 and sys.argv[1] == "report":
+    """Console script: ``causalphys report DIR`` goes to the report, ``causalphys evaluate ...`` scores a model the
+    harness did not train (:mod:`causalphys.cli.evaluate`, root config ``conf/evaluate.yaml``); anything else is a
+    Hydra run or sweep (``--help`` prints this module's docstring before Hydra's help)."""
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command == "report":
         from causalphys.cli.report import main as report_main
 
         report_main(sys.argv[2:])
         return
+    if command == "evaluate":
+        from causalphys.cli.evaluate import main as evaluate_main
+
+        evaluate_main(sys.argv[2:])
+        return
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print(__doc__)
     hydra_main()
 
 

@@ -283,8 +283,9 @@ summary.loc[list(trainers)].round(3)
 # - A new instrument is a graph plus mechanisms; environments and shifts are dictionaries of interventions;
 #   `cp.data.SCMBenchmark` turns them into what `evaluate_run` measures. Nothing else is needed — and the same
 #   benchmark runs from a yaml: `conf/benchmark/spectrometer.yaml` names this SCM as a function
-#   (`causalphys.data.spectrometer.spectrometer_scm`), and `causalphys benchmark=spectrometer net=mlp
-#   trainer.task=regression` trains and measures on it; point `scm._target_` at a function of yours to do the same.
+#   (`causalphys.data.spectrometer.spectrometer_scm`), and `causalphys benchmark=spectrometer net=mlp` trains and
+#   measures on it (regression: the trainer takes its task from the benchmark); point `scm._target_` at a function
+#   of yours to do the same.
 # - ERM, trained where warm rooms tilt the baseline *and* raise the concentration, responds to the baseline: it
 #   reads the thermometer hidden in the detector. Its calibration holds on the training detectors and fails on one
 #   that drifts the other way; `cf_change` flags it without any test data (the same samples, measured by the two

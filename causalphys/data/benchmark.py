@@ -113,3 +113,9 @@ class Benchmark:
 
     def check(self) -> None:
         """Validate the settings before any work (errors name the key); the default checks nothing."""
+
+    def fingerprint(self) -> str:
+        """A digest of what the data are made from outside the settings — the bytes of the files a benchmark reads
+        — or ``""`` where the settings and the seed fix the data (a simulator). The harness adds it to the data
+        cache's key and to the run's hash."""
+        return ""

@@ -22,6 +22,8 @@ _LAZY = {
     "ColoredMNISTBenchmark": "causalphys.evaluation.benchmarks",
     "ScannerShiftBenchmark": "causalphys.evaluation.benchmarks",
     "evaluate_run": "causalphys.evaluation.harness",
+    "load_model": "causalphys.evaluation.external",
+    "score_model": "causalphys.evaluation.external",
     "net_factory": "causalphys.evaluation.harness",
     "LatentDataError": "causalphys.evaluation.latents",
     "LatentMatching": "causalphys.evaluation.latents",

@@ -3,7 +3,9 @@
 :func:`evaluate_run` is a plain function (no Hydra, no files): the Hydra entry point (:mod:`causalphys.run`) and
 the tests call it alike. It returns tidy rows ``run, trainer, env, split, metric, value, selection`` with
 ``selection = "none"``; the selection rules (:mod:`causalphys.evaluation.selection`) choose among runs later, at
-report time.
+report time. It fits, then :func:`measure` scores the fitted model's ``predict``; a model the harness did not train
+is scored by the same :func:`measure` (:func:`causalphys.evaluation.external.score_model`), so the two compare
+exactly.
 
 Splits: ``train`` and ``val`` for each training environment (its training and held-out parts); ``holdout`` for a
 training environment left out of training (leave-one-environment-out selection); ``test`` and ``test_val`` for each
@@ -15,9 +17,10 @@ the other scanner of its lab); they use no test-environment data.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -50,6 +53,39 @@ def net_factory(constructor: Callable[..., nn.Module], **settings) -> Callable[[
     return build
 
 
+NET_SHAPE_KEYS = ("in_channels", "in_features", "n_outputs")
+"""Keys of a net config that the data fill in (``???`` in ``conf/net/``): the rest are the net's settings."""
+
+
+def import_object(path: str) -> object:
+    """The object a dotted path names: ``"package.module.Name"`` (a config's ``_target_``) or
+    ``"package.module:name"`` (an entry-point style reference; the part after ``:`` may be dotted)."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ParameterError(f"{path!r} names no object: expected 'package.module.Name' or 'package.module:name'")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ParameterError(f"cannot import the module {module_name!r} of {path!r}: {err}") from err
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ParameterError(f"module {module_name!r} has no attribute {attr!r} (from {path!r})")
+        obj = getattr(obj, part)
+    return obj
+
+
+def net_from_config(net_cfg: Mapping) -> Callable[[tuple[int, ...], int], nn.Module]:
+    """:func:`net_factory` of a resolved ``conf/net/`` config (a plain dict with ``_target_``); the keys in
+    :data:`NET_SHAPE_KEYS` come from the data, the others are the net's settings."""
+    if "_target_" not in net_cfg:
+        raise ParameterError(f"a net config needs a _target_ (conf/net/), got keys {sorted(net_cfg)}")
+    constructor = import_object(str(net_cfg["_target_"]))
+    settings = {k: v for k, v in net_cfg.items() if k != "_target_" and v != "???" and k not in NET_SHAPE_KEYS}
+    return net_factory(constructor, **settings)
+
+
 def split_test(x: torch.Tensor, y: torch.Tensor, seed: int, env: str) -> tuple[tuple, tuple]:
     """``(test part, test_val part)``: a seeded permutation of the units, the first ``1 - TEST_VAL_FRACTION``
     for testing, the rest reserved for test-domain (oracle) selection."""
@@ -58,7 +94,9 @@ def split_test(x: torch.Tensor, y: torch.Tensor, seed: int, env: str) -> tuple[t
     return (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
 
 
-def _row(run: str, trainer: str, env: str, split: str, metric: str, value: float) -> dict:
+def tidy_row(run: str, trainer: str, env: str, split: str, metric: str, value: float) -> dict:
+    """One result row ``run, trainer, env, split, metric, value, selection`` (``selection = "none"``: the rules
+    choose at report time)."""
     return {
         "run": run,
         "trainer": trainer,
@@ -68,6 +106,53 @@ def _row(run: str, trainer: str, env: str, split: str, metric: str, value: float
         "value": float(value),
         "selection": "none",
     }
+
+
+def measure(
+    data: BenchmarkData,
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    run: str,
+    trainer_name: str,
+    seed: int,
+    holdout: str | None = None,
+) -> list[dict]:
+    """The tidy rows of a model whose outputs are ``predict(x)``: ``x`` ``(n, *input_shape)`` -> logits ``(n, k)``
+    (classification: ``accuracy``, ``nll``, ``ece``) or predictions ``(n,)``/``(n, d)`` (regression: ``rmse``,
+    ``r2``), on every split of the module docstring, in this order: per training environment ``train`` and ``val``
+    (``holdout`` for the one left out), per test environment ``test`` and ``test_val`` (the seeded split of
+    :func:`split_test`), then ``cf_flip_rate`` / ``cf_change`` of the counterfactual views (split ``val``).
+
+    The trained runs (:func:`evaluate_run`) and the models the harness did not train
+    (:func:`causalphys.evaluation.external.score_model`) are both measured here, so their rows compare exactly.
+    """
+    score = metrics.classification_metrics if data.task == "classification" else metrics.regression_metrics
+    rows = []
+
+    def add(env: str, split: str, x: torch.Tensor, y: torch.Tensor) -> None:
+        for name, value in score(predict(x), y).items():
+            rows.append(tidy_row(run, trainer_name, env, split, name, value))
+
+    for env in data.train:
+        if env == holdout:
+            add(
+                env,
+                "holdout",
+                torch.cat([data.train[env][0], data.val[env][0]]),
+                torch.cat([data.train[env][1], data.val[env][1]]),
+            )
+            continue
+        add(env, "train", *data.train[env])
+        add(env, "val", *data.val[env])
+    for env, (x, y) in data.test.items():
+        test, test_val = split_test(x, y, seed, env)
+        add(env, "test", *test)
+        add(env, "test_val", *test_val)
+    change = metrics.flip_rate if data.task == "classification" else metrics.change
+    name = "cf_flip_rate" if data.task == "classification" else "cf_change"
+    for env, views in data.counterfactual.items():
+        rows.append(tidy_row(run, trainer_name, env, "val", name, change(*(predict(v) for v in views))))
+    return rows
 
 
 def evaluate_run(
@@ -109,31 +194,6 @@ def evaluate_run(
         trainer.fit(net, train, pairs=pairs)
     else:
         trainer.fit(net, train)
-    score = metrics.classification_metrics if data.task == "classification" else metrics.regression_metrics
-    rows = []
-
-    def measure(env: str, split: str, x: torch.Tensor, y: torch.Tensor) -> None:
-        for name, value in score(trainer.predict(x), y).items():
-            rows.append(_row(run, trainer_name, env, split, name, value))
-
-    for env in data.train:
-        if env == holdout:
-            measure(
-                env,
-                "holdout",
-                torch.cat([data.train[env][0], data.val[env][0]]),
-                torch.cat([data.train[env][1], data.val[env][1]]),
-            )
-            continue
-        measure(env, "train", *data.train[env])
-        measure(env, "val", *data.val[env])
-    for env, (x, y) in data.test.items():
-        test, test_val = split_test(x, y, seed, env)
-        measure(env, "test", *test)
-        measure(env, "test_val", *test_val)
-    change = metrics.flip_rate if data.task == "classification" else metrics.change
-    name = "cf_flip_rate" if data.task == "classification" else "cf_change"
-    for env, views in data.counterfactual.items():
-        rows.append(_row(run, trainer_name, env, "val", name, change(*(trainer.predict(v) for v in views))))
-    rows.append(_row(run, trainer_name, "all", "train", "seconds", time.perf_counter() - started))
+    rows = measure(data, trainer.predict, run=run, trainer_name=trainer_name, seed=seed, holdout=holdout)
+    rows.append(tidy_row(run, trainer_name, "all", "train", "seconds", time.perf_counter() - started))
     return rows

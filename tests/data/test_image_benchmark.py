@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 
 from causalphys.data import ImageBenchmark
 from causalphys.data.benchmark import BenchmarkData
-from causalphys.errors import ParameterError
+from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.run import CONF_DIR, run
 
 PERIOD = {"square": 3.9, "hex": 2.8, "1": 3.0, "2": 2.5, "10": 2.0}
@@ -287,3 +287,23 @@ def test_the_hydra_config_runs_the_harness(tmp_path):
     assert "scope_b,test,accuracy" in text and "scope_a,val,accuracy" in text
     accuracy = [float(r.split(",")[-2]) for r in text.splitlines() if "scope_b,test,accuracy" in r]
     assert len(accuracy) == 1 and 0 <= accuracy[0] <= 1 and not math.isnan(accuracy[0])
+
+
+def test_a_run_over_changed_files_is_not_taken_for_finished(tmp_path):
+    """The files' contents are part of the run's hash and of the data cache's key: after a file changes, a rerun
+    into the same folder trains on the new data instead of skipping (or reading the old data from the cache)."""
+    manifest = make_files(tmp_path)
+    overrides = ["benchmark=images", f"benchmark.manifest={manifest}", "benchmark.tile=32", "steps=2", "progress=false"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    cfg.results_dir = str(tmp_path / "results")
+    first = run(cfg, tmp_path / "results" / "run", "run", "erm")
+    stamp = first.stat().st_mtime_ns
+    assert run(cfg, tmp_path / "results" / "run", "run", "erm").stat().st_mtime_ns == stamp  # unchanged: skipped
+    path = tmp_path / "scope_b" / "hex_0.npy"
+    np.save(path, np.load(path)[::-1].copy())
+    with pytest.raises(CausalPhysError, match="another configuration"):  # the folder holds the old data's results
+        run(cfg, tmp_path / "results" / "run", "run", "erm")
+    second = run(cfg, tmp_path / "results" / "run2", "run2", "erm")
+    assert len(list((tmp_path / "results" / ".cache").glob("*"))) == 2  # the old data were not reused
+    assert second.read_text() != first.read_text()
