@@ -1,34 +1,61 @@
 """Scanning transmission electron microscopy as a structural causal model: sample, probe, scan, detector.
 
 ``confounded_lab`` builds the SCM in which a lab's choice of scanner confounds the label; ``scanner_shift`` gives its
-default environments. The mechanisms (``ImageFormation``, ``Detector``, ``PresetParameter``) can be reused in any
-graph.
+default environments. ``recorded_scm`` makes a recorded image the root of an SCM, to re-image it as a worse
+instrument would have recorded it (``Degradation`` is the matching shift). The mechanisms (``ImageFormation``,
+``Detector``, ``PresetParameter``, ``Reimaging``) can be reused in any graph.
 """
 
-from causalphys.microscopy.analysis import fft_peak
+from causalphys.microscopy.analysis import (
+    ColumnFits,
+    LatticeVectors,
+    column_widths,
+    fft_peak,
+    lattice_vectors,
+    noise_variance,
+    signal_cutoff,
+)
 from causalphys.microscopy.benchmark import DEFAULT_LABS, scanner_shift, unconfounded_scanner
+from causalphys.microscopy.degradation import Degradation, Toward
 from causalphys.microscopy.detector import Detector, poisson_icdf
 from causalphys.microscopy.imaging import ImageFormation
 from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
 from causalphys.microscopy.phases import HEXAGONAL, PEROVSKITE, PHASES, Phase
+from causalphys.microscopy.recorded import RecordedInstrument, RecordedStack, instrument_of, recorded_scm
+from causalphys.microscopy.redetection import INSTRUMENT_NODES, Reimaging, binomial_icdf
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
 
 __all__ = [
     "DEFAULT_LABS",
     "HEXAGONAL",
+    "INSTRUMENT_NODES",
     "PARAMETERS",
     "PEROVSKITE",
     "PHASES",
     "TASKS",
+    "ColumnFits",
+    "Degradation",
     "Detector",
     "ImageFormation",
     "Lab",
+    "LatticeVectors",
     "Phase",
     "PresetParameter",
+    "RecordedInstrument",
+    "RecordedStack",
+    "Reimaging",
     "ScannerPreset",
+    "Toward",
+    "binomial_icdf",
+    "column_widths",
     "confounded_lab",
     "fft_peak",
+    "instrument_of",
+    "lattice_vectors",
+    "noise_variance",
     "poisson_icdf",
+    "recorded_scm",
     "scanner_shift",
+    "signal_cutoff",
     "unconfounded_scanner",
 ]

@@ -10,7 +10,8 @@ specimen's noise and redraws the session's:
 - kept (the specimen): every sample node's noise, and in the image-formation noise the crystal's offset, its
   vacancies and its thickness/contamination pattern;
 - redrawn (the session): the noise of every instrument node (probe, scan and detector settings), the detector's
-  shot and read noise, and in the image-formation noise the per-line jitter and the mains phase.
+  shot and read noise (a recorded image's re-imaging node: its scan noise and the shot noise it adds), and in the
+  image-formation noise the per-line jitter and the mains phase.
 
 Only what lies downstream of the intervention is recomputed, so instrument nodes that no scanner setting causes
 (the drift direction, the lab's mains frequency) keep their values.
@@ -25,6 +26,7 @@ import torch
 from causalphys.errors import ParameterError
 from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import ImageFormation
+from causalphys.microscopy.redetection import Reimaging
 from causalphys.scm.model import SCM
 from causalphys.seeding import make_generator
 
@@ -47,7 +49,7 @@ def session_noise(scm: SCM, noise: Mapping[str, torch.Tensor], seed: int) -> dic
         if mech.noise is None:
             continue
         u = noise[node]
-        if roles.get(node) == "instrument" or isinstance(mech, Detector):
+        if roles.get(node) == "instrument" or isinstance(mech, (Detector, Reimaging)):
             out[node] = mech.noise.sample(u.shape[0], generator, u.device, u.dtype)
         elif isinstance(mech, ImageFormation):
             fresh = mech.split_noise(mech.noise.sample(u.shape[0], generator, u.device, u.dtype))
