@@ -45,12 +45,17 @@ class BenchmarkData:
       ``(n,)``/``(n, k)`` float regression targets.
     - ``test[e]``: every unit of test environment ``e`` (the harness splits off the oracle's part).
     - ``info[e]``: an :class:`EnvironmentInfo` for every environment above.
-    - ``counterfactual[e]``: for training environment ``e``, a list of inputs ``x_j`` ``(m, *input_shape)``, the
-      same ``m`` validation units re-generated under each of the counterfactual interventions (e.g. imaged by each
-      of the lab's scanners); empty when the benchmark has no SCM behind it.
+    - ``counterfactual[e]``: a list of inputs ``x_j`` ``(m, *input_shape)``, the same ``m`` units re-generated
+      under each of the counterfactual interventions — for a training environment its validation-like units (e.g.
+      imaged by each of the lab's scanners), for a test environment its own units and their source (a recorded
+      environment and the same tiles re-imaged); empty when the benchmark has no SCM behind it.
     - ``pairs[e]``: for training environment ``e``, views ``x_j`` ``(m, *input_shape)`` of ``m`` further units, each
       re-generated under each of the counterfactual interventions in a new session (the same specimens imaged again
       by each of the lab's scanners) — training data for learners of content from pairs; empty unless asked for.
+    - ``n_classes``: the number of classes, where the benchmark names them (a benchmark to score a model on may
+      hold fewer classes than the model predicts); ``None``: the labels tell.
+
+    A benchmark without training environments only scores models (``causalphys evaluate``); training needs one.
     """
 
     train: dict[str, Split]
@@ -60,10 +65,11 @@ class BenchmarkData:
     task: str = "classification"
     counterfactual: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     pairs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    n_classes: int | None = None
 
     def __post_init__(self):
-        if not self.train:
-            raise ParameterError("a benchmark needs at least one training environment")
+        if not self.train and not self.test:
+            raise ParameterError("a benchmark needs at least one environment")
         if set(self.val) != set(self.train):
             raise ParameterError(
                 f"validation environments {sorted(self.val)} differ from training environments {sorted(self.train)}"
@@ -79,8 +85,9 @@ class BenchmarkData:
             raise ParameterError(f"environments have different input shapes: {shapes}")
         for kind, given in (("counterfactual", self.counterfactual), ("pairs", self.pairs)):
             for e, views in given.items():
-                if e not in self.train:
-                    raise ParameterError(f"{kind} views given for {e!r}, which is not a training environment")
+                if e not in self.train and (kind == "pairs" or e not in self.test):
+                    kinds = "a training environment" if kind == "pairs" else "an environment of the benchmark"
+                    raise ParameterError(f"{kind} views given for {e!r}, which is not {kinds}")
                 if len(views) < 2 or len({tuple(v.shape) for v in views}) != 1:
                     raise ParameterError(
                         f"{kind} views of {e!r} must be >= 2 tensors of one shape, got "
@@ -89,12 +96,15 @@ class BenchmarkData:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(next(iter(self.train.values()))[0].shape[1:])
+        return tuple(next(iter({**self.train, **self.test}.values()))[0].shape[1:])
 
     @property
     def n_outputs(self) -> int:
-        """Classes (classification) or target dimension (regression)."""
-        ys = [y for _, y in (*self.train.values(), *self.val.values())]
+        """Classes (classification: ``n_classes`` where the benchmark names them, else the largest label of the
+        training data + 1) or target dimension (regression)."""
+        if self.task == "classification" and self.n_classes is not None:
+            return int(self.n_classes)
+        ys = [y for _, y in (*self.train.values(), *self.val.values())] or [y for _, y in self.test.values()]
         if self.task == "classification":
             return int(max(int(y.max()) for y in ys if y.numel()) + 1)
         y = ys[0]

@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -137,6 +137,8 @@ class ImageBenchmark(Benchmark):
         default_unit: str | None = None,
         classes: Sequence[str] | None = None,
         labelled: bool = True,
+        shifts: Mapping[str, object] | Sequence[object] = (),
+        recorded: Mapping[str, object] | None = None,
         cache_dir: str | os.PathLike | None = None,
         name: str = "images",
     ):
@@ -154,6 +156,8 @@ class ImageBenchmark(Benchmark):
         self.default_unit = default_unit
         self.classes = classes
         self.labelled = labelled
+        self.shifts = tuple(shifts.values()) if isinstance(shifts, Mapping) else tuple(shifts)
+        self.recorded = dict(recorded or {})
         self.cache_dir = cache_dir
         self.name = name
 
@@ -191,8 +195,16 @@ class ImageBenchmark(Benchmark):
         if not isinstance(self.labelled, bool):
             raise ParameterError(f"labelled must be true or false, got {self.labelled!r}")
         train, test = _names("train", self.train), _names("test", self.test)
-        if train == []:
-            raise ParameterError("train is empty: name the training environments (benchmark.train=[a,b])")
+        if train == [] and self.task == "classification" and self.classes is None:
+            raise ParameterError(
+                "train is empty (a benchmark to score a model on, not to train one): give classes=[...], the class "
+                "names in the model's output order"
+            )
+        bad = [type(s).__name__ for s in self.shifts if not callable(getattr(s, "environments", None))]
+        if bad:
+            raise ParameterError(f"shifts must be shifts (conf/shift/), got {bad}")
+        if not isinstance(self.recorded, Mapping):
+            raise ParameterError(f"recorded must be a mapping of recorded-instrument settings, got {self.recorded!r}")
         overlap = sorted(set(train or []) & set(test or []))
         if overlap:
             raise ParameterError(f"environments {overlap} are in both train and test")
@@ -255,7 +267,7 @@ class ImageBenchmark(Benchmark):
             return None
         seen = {env: {e.label for e in collection.files(env)} for env in train + test}
         trained = set().union(*(seen[e] for e in train))
-        for env in test:
+        for env in test if train else ():  # with no training environment, classes name the model's outputs
             only = sorted(seen[env] - trained, key=_label_key)
             if only:
                 raise ParameterError(
@@ -365,16 +377,49 @@ class ImageBenchmark(Benchmark):
             y = t.labels.to(torch.float32) if self.task == "regression" else t.labels.long()
             return standardize_images(t.images), y
 
-        out = {split: {env: tensors(t) for env, t in envs.items()} for split, envs in parts.items()}
-        info = {env: EnvironmentInfo("train", "environment", None, t.description) for env, t in parts["train"].items()}
-        info.update(
-            {env: EnvironmentInfo("test", "environment", None, t.description) for env, t in parts["test"].items()}
+        out = {split: {env: tensors(t) for env, t in parts[split].items()} for split in ("train", "val", "test")}
+        info = {env: EnvironmentInfo("train", None, None, t.description) for env, t in parts["train"].items()}
+        info.update({env: EnvironmentInfo("test", None, None, t.description) for env, t in parts["test"].items()})
+        counterfactual = {}
+        for env, (source, images, shifted) in parts.get("reimaged", {}).items():
+            x, y = standardize_images(images), out["test"][source][1]
+            out["test"][env] = (x, y)
+            info[env] = shifted
+            counterfactual[env] = [out["test"][source][0], x]
+        n_classes = len(self.classes_) if self.task == "classification" and self.classes_ is not None else None
+        return BenchmarkData(
+            out["train"],
+            out["val"],
+            out["test"],
+            info,
+            task=self.task,
+            counterfactual=counterfactual,
+            n_classes=n_classes,
         )
-        return BenchmarkData(out["train"], out["val"], out["test"], info, task=self.task, counterfactual={})
+
+    def reimaged(self, parts: dict[str, dict[str, ImageTiles]], seed: int) -> dict[str, tuple]:
+        """The shifts' test environments (:mod:`causalphys.data.reimaging`): ``{env: (source environment,
+        re-imaged raw tiles (n, h, w), EnvironmentInfo)}``; the recorded instrument of each test environment from
+        its tiles and the ``recorded`` settings."""
+        if not self.shifts:
+            return {}
+        from causalphys.data.reimaging import instrument_of_tiles, shifted_environments
+
+        tests = {env: t.images for env, t in parts["test"].items()}
+        instruments = {}
+        for env, images in tests.items():
+            try:
+                instruments[env] = instrument_of_tiles(images, self.pixel_size, self.recorded)
+            except ParameterError as err:
+                raise ParameterError(f"the recorded instrument of environment {env!r}: {err}") from err
+        return shifted_environments(self.shifts, tests, instruments, seed, existing=[*parts["train"], *tests])
 
     def load(self, seed: int, *, progress: bool = False) -> BenchmarkData:
-        """``assemble(split(tiles(progress), seed))``: one seed's data (module docstring)."""
-        return self.assemble(self.split(self.tiles(progress=progress), seed))
+        """``assemble(split(tiles(progress), seed))`` with the shifts' re-imaged environments: one seed's data
+        (module docstring)."""
+        parts = self.split(self.tiles(progress=progress), seed)
+        parts["reimaged"] = self.reimaged(parts, seed)
+        return self.assemble(parts)
 
     def fingerprint(self) -> str:
         """SHA-256 (first 16 hex digits) of the used files' bytes, their entries and every setting that changes
@@ -387,7 +432,8 @@ class ImageBenchmark(Benchmark):
             for env in train + test
             for e in collection.files(env)
         ]
-        settings = {k: v for k, v in vars(self).items() if not k.endswith("_") and k not in ("cache_dir", "manifest")}
+        skip = ("cache_dir", "manifest", "shifts")  # the shifts are in the run's config (and its hash) already
+        settings = {k: v for k, v in vars(self).items() if not k.endswith("_") and k not in skip}
         settings.update(root=None, train=train, test=test, version=CACHE_VERSION)
         text = json.dumps([files, settings], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -332,10 +332,10 @@ def expected_outputs(data: BenchmarkData) -> list[tuple[int, ...]]:
 
 
 def check_model(model: Model, data: BenchmarkData, *, name: str = "the model") -> None:
-    """Run ``model`` on 2 inputs of ``data`` (its first training environment's) and raise
+    """Run ``model`` on 2 inputs of ``data`` (its first training environment's, else its first test one's) and raise
     :class:`ExternalModelError`, saying what was expected and what came, unless it takes them and returns finite
     float outputs of a shape in :func:`expected_outputs` — before any scoring."""
-    x = next(iter(data.train.values()))[0][:2]
+    x = next(iter({**data.train, **data.test}.values()))[0][:2]
     given = f"{len(x)} {_input_words(tuple(x.shape[1:]))}"
     try:
         out = predict(model, x)

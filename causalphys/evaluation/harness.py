@@ -10,9 +10,11 @@ exactly.
 Splits: ``train`` and ``val`` for each training environment (its training and held-out parts); ``holdout`` for a
 training environment left out of training (leave-one-environment-out selection); ``test`` and ``test_val`` for each
 test environment — a fixed, seeded 80 / 20 split whose 20 % only the test-domain (oracle) rule may look at.
-Counterfactual rows (``cf_flip_rate``, or ``cf_change`` for regression; split ``val``) measure how often the
-prediction for a validation unit changes when the same unit is regenerated under another intervention (re-imaged by
-the other scanner of its lab); they use no test-environment data.
+Counterfactual rows (``cf_flip_rate``, or ``cf_change`` for regression) measure how often the prediction for a unit
+changes when the same unit is regenerated under another intervention: split ``val`` for a training environment's
+validation-like units (re-imaged by the other scanner of its lab; no test-environment data, so a selection rule may
+use them), split ``test`` for a test environment's units against their source (recorded tiles and the same tiles
+re-imaged by a worse instrument: no label needed).
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def measure(
     (classification: ``accuracy``, ``nll``, ``ece``) or predictions ``(n,)``/``(n, d)`` (regression: ``rmse``,
     ``r2``), on every split of the module docstring, in this order: per training environment ``train`` and ``val``
     (``holdout`` for the one left out), per test environment ``test`` and ``test_val`` (the seeded split of
-    :func:`split_test`), then ``cf_flip_rate`` / ``cf_change`` of the counterfactual views (split ``val``).
+    :func:`split_test`), then ``cf_flip_rate`` / ``cf_change`` of the counterfactual views (split ``val`` for a
+    training environment, ``test`` for a test environment).
 
     The trained runs (:func:`evaluate_run`) and the models the harness did not train
     (:func:`causalphys.evaluation.external.score_model`) are both measured here, so their rows compare exactly.
@@ -150,8 +153,9 @@ def measure(
         add(env, "test_val", *test_val)
     change = metrics.flip_rate if data.task == "classification" else metrics.change
     name = "cf_flip_rate" if data.task == "classification" else "cf_change"
-    for env, views in data.counterfactual.items():
-        rows.append(tidy_row(run, trainer_name, env, "val", name, change(*(predict(v) for v in views))))
+    for env, views in data.counterfactual.items():  # validation units of a training environment, or a test one's
+        split = "val" if env in data.train else "test"
+        rows.append(tidy_row(run, trainer_name, env, split, name, change(*(predict(v) for v in views))))
     return rows
 
 
@@ -183,6 +187,11 @@ def evaluate_run(
             "it (content_style)"
         )
     train = {e: xy for e, xy in data.train.items() if e != holdout}
+    if not train:
+        raise ParameterError(
+            "the benchmark has no training environment to train on (it holds only test environments): score a "
+            "trained model on it with causalphys evaluate"
+        )
     net = make_net(data.input_shape, data.n_outputs)
     if getattr(trainer, "needs_pairs", False):
         pairs = {e: views for e, views in data.pairs.items() if e != holdout}
