@@ -11,6 +11,7 @@ resumes from. Benchmark data can be cached per (benchmark config, seed) the same
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -103,14 +104,10 @@ class RunFolder:
 
 
 def _plain(data: BenchmarkData) -> dict:
-    return {
-        "train": data.train,
-        "val": data.val,
-        "test": data.test,
-        "info": {k: v.to_dict() for k, v in data.info.items()},
-        "task": data.task,
-        "counterfactual": data.counterfactual,
-    }
+    """Every field of ``data`` as tensors, numbers, strings, lists and dicts (``weights_only`` loads them)."""
+    plain = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    plain["info"] = {k: v.to_dict() for k, v in data.info.items()}
+    return plain
 
 
 def cached_data(folder: str | os.PathLike | None, key: str, build: Callable[[], BenchmarkData]) -> BenchmarkData:

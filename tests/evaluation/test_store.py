@@ -69,3 +69,23 @@ def test_cached_data_is_bit_identical_and_an_unreadable_cache_is_rebuilt(tmp_pat
     (tmp_path / "k.pt").write_bytes(b"garbage")
     cached_data(tmp_path, "k", build)
     assert len(calls) == 2
+
+
+def test_the_cache_keeps_every_field_of_the_data(tmp_path):
+    """A cached copy holds what the built data hold — the pairs of a content learner, the classes a benchmark to
+    score on names — not only the tensors of the splits (a run that read them from the cache lost both)."""
+    import dataclasses
+
+    from causalphys.data.benchmark import BenchmarkData, EnvironmentInfo
+
+    x, y = torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    views = [torch.ones(2, 1, 8, 8), torch.full((2, 1, 8, 8), 2.0)]
+    built = BenchmarkData(
+        {"a": (x, y)}, {"a": (x, y)}, {"b": (x, y)}, {"a": EnvironmentInfo("train"), "b": EnvironmentInfo("test")},
+        counterfactual={"b": views}, pairs={"a": views}, n_classes=3,
+    )  # fmt: skip
+    cached_data(tmp_path, "k", lambda: built)
+    again = cached_data(tmp_path, "k", lambda: pytest.fail("the cache was not read"))
+    assert again.n_classes == 3 and again.n_outputs == 3
+    assert torch.equal(again.pairs["a"][1], views[1]) and torch.equal(again.counterfactual["b"][0], views[0])
+    assert [f.name for f in dataclasses.fields(again)] == [f.name for f in dataclasses.fields(built)]
