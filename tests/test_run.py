@@ -17,7 +17,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from causalphys.errors import CausalPhysError
-from causalphys.run import CONF_DIR, _cores, build, run
+from causalphys.run import CONF_DIR, _cores, build, build_benchmark, run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [  # small enough for a unit test, whatever the benchmark
@@ -51,12 +51,26 @@ def test_there_are_shifts_and_experiments():
     assert {"demo", "scanner_shift_study", "colored_mnist", "sachs"} <= set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize("shift", SHIFTS)
+RECORDED_SHIFTS = ("degradation",)
+"""Shifts of a recorded image's instrument (they move its recorded values): the real image's benchmark takes them."""
+
+
+@pytest.mark.parametrize("shift", [s for s in SHIFTS if s not in RECORDED_SHIFTS])
 def test_every_shift_config_instantiates_on_the_default_benchmark(shift):
     parts = build(_compose([f"shift={shift}", *TINY]))
     envs = parts["benchmark"].environments()[1]
     if shift != "none":
         assert any(env.startswith(_compose([f"shift={shift}"]).shift.name) for env in envs)
+
+
+@pytest.mark.parametrize("shift", ["reimaged_dose", *RECORDED_SHIFTS])
+def test_every_recorded_image_shift_makes_its_environments_on_the_real_image(shift):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=["model=unused", "benchmark=srtio3", f"shift={shift}"])
+    benchmark, _ = build_benchmark(cfg)
+    data = benchmark.load(0)
+    made = [env for env, info in data.info.items() if info.shift == cfg.shift.name]
+    assert len(made) == len(cfg.shift.levels) and set(made) <= set(data.counterfactual)
 
 
 def test_default_run_writes_config_hash_and_rows_and_is_skipped_when_rerun(tmp_path):
@@ -235,3 +249,18 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
     text = (tmp_path / "report" / "report.md").read_text()
     assert "severity=1" in text and "| vrex | training-domain validation |" in text
     assert (tmp_path / "report" / "severity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+BENCHMARKS = sorted(p.stem for p in (CONF_DIR / "benchmark").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("benchmark", BENCHMARKS)
+def test_every_benchmark_config_instantiates_and_checks(benchmark):
+    """Every conf/benchmark/*.yaml builds and passes check(); `images` waits for the user's files and says so."""
+    cfg = _compose([f"benchmark={benchmark}"])
+    if benchmark == "images":
+        with pytest.raises(CausalPhysError, match="set exactly one of manifest and root"):
+            build_benchmark(cfg)
+        return
+    bench, key = build_benchmark(cfg)
+    assert bench.name == benchmark and len(key) == 16
