@@ -17,7 +17,7 @@ import torch
 from causalphys.errors import ParameterError
 from causalphys.microscopy.phases import PHASES, Phase, column_weights, phase_tables
 from causalphys.microscopy.render import blur_and_scan, cell_window, column_pixels, deposit, inv2
-from causalphys.microscopy.scan import line_displacements, line_time, scan_matrix
+from causalphys.microscopy.scan import line_displacements, raster
 from causalphys.parallel import for_each_chunk
 from causalphys.scm import noise as nz
 from causalphys.scm.mechanism import Mechanism
@@ -98,25 +98,21 @@ class ImageFormation(Mechanism):
         self.n_sites = max(len(p.sites) for p in self.phases)
         padded_rows = self.shape[0] + 2 * self.pad
         grid = (2 * self.max_cells + 1) ** 2
-        self._layout = {
+        layout = {
             "offset": 2,
             "vacancy": grid * self.n_sites,
             "background": 4 * self.background_modes,
             "jitter": padded_rows,
             "mains": 2,
         }
-        self.noise = nz.Uniform(shape=(sum(self._layout.values()),))
+        self.noise = nz.UniformBlocks(layout)
 
     def parent_names(self):
         return frozenset(self.parents.values())
 
     def split_noise(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """The named blocks of this node's uniform noise vector."""
-        out, start = {}, 0
-        for name, size in self._layout.items():
-            out[name] = u[:, start : start + size]
-            start += size
-        return out
+        return self.noise.split(u)
 
     def _check(self, p: Mapping[str, torch.Tensor]) -> None:
         for role in _POSITIVE:
@@ -170,20 +166,7 @@ class ImageFormation(Mechanism):
         weights = self.cross_section * weights  # (n, S)
 
         # scan: pixel -> sample map and per-line displacements
-        t_line = line_time(wp, p["dwell_time"], p["flyback_time"])
-        drift = p["drift_speed"].view(-1, 1) * torch.stack(
-            [torch.cos(p["drift_angle"]), torch.sin(p["drift_angle"])], -1
-        )
-        b = scan_matrix(
-            p["pixel_size"],
-            p["scale_error_x"],
-            p["scale_error_y"],
-            p["scan_shear"],
-            p["scan_rotation"],
-            drift,
-            p["dwell_time"],
-            t_line,
-        )
+        b, t_line = raster(p, p["pixel_size"], wp)
         b_inv = inv2(b)
         eps = torch.finfo(dtype).eps
         jitter_z = torch.special.ndtri(blocks["jitter"].clamp(eps, 1 - eps))

@@ -152,19 +152,15 @@ class Reimaging(Mechanism):
         self.instrument = instrument
         self.exact_poisson_below = float(exact_poisson_below)
         h, w = self.shape
-        self._layout = {"jitter": h, "mains": 2, "shot": h * w, "read": h * w}
-        self.noise = nz.Uniform(shape=(sum(self._layout.values()),))
+        layout = {"jitter": h, "mains": 2, "shot": h * w, "read": h * w}
+        self.noise = nz.UniformBlocks(layout)
 
     def parent_names(self):
         return frozenset({"recorded", *INSTRUMENT_NODES})
 
     def split_noise(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """The named blocks of this node's uniform noise vector (views)."""
-        out, start = {}, 0
-        for name, size in self._layout.items():
-            out[name] = u[:, start : start + size]
-            start += size
-        return out
+        return self.noise.split(u)
 
     def _check(self, p: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
         """Refuse what the recording does not hold; reject impossible values (each error names its node)."""

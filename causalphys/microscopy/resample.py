@@ -23,7 +23,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from causalphys.microscopy.scan import line_displacements, line_time, scan_matrix
+from causalphys.microscopy.scan import line_displacements, raster
 
 
 def _transfer(size: int, sigma: torch.Tensor) -> torch.Tensor:
@@ -105,20 +105,7 @@ def scan_positions(
     """
     h, w = shape
     dtype, device = p["dwell_time"].dtype, p["dwell_time"].device
-    t_line = line_time(w, p["dwell_time"], p["flyback_time"])
-    angle = p["drift_angle"]
-    drift = p["drift_speed"].view(-1, 1) * torch.stack([torch.cos(angle), torch.sin(angle)], -1)
-    size = torch.full_like(t_line, pixel_size)
-    b = scan_matrix(
-        size,
-        p["scale_error_x"],
-        p["scale_error_y"],
-        p["scan_shear"],
-        p["scan_rotation"],
-        drift,
-        p["dwell_time"],
-        t_line,
-    )
+    b, t_line = raster(p, torch.full_like(p["dwell_time"], pixel_size), w)
     shift = line_displacements(
         h,
         t_line,

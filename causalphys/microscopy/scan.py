@@ -74,3 +74,24 @@ def line_displacements(
     dx = jitter.view(-1, 1) * jitter_z + wave * torch.cos(mains_direction).view(-1, 1)
     dy = wave * torch.sin(mains_direction).view(-1, 1)
     return torch.stack([dx, dy], -1)
+
+
+def raster(p, pixel_size: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, T_line)``: the scan matrix (:func:`scan_matrix`, ``(n, 2, 2)``) and line time (:func:`line_time`,
+    ``(n,)``) of lines of ``width`` pixels of ``pixel_size`` Å, for the scan parameters ``p`` — ``(n,)`` tensors
+    ``scale_error_x``, ``scale_error_y``, ``scan_shear``, ``scan_rotation``, ``drift_speed`` (Å/s), ``drift_angle``
+    (rad), ``dwell_time`` and ``flyback_time`` (s); the drift velocity is ``drift_speed · (cos, sin)(drift_angle)``."""
+    t_line = line_time(width, p["dwell_time"], p["flyback_time"])
+    angle = p["drift_angle"]
+    drift = p["drift_speed"].view(-1, 1) * torch.stack([torch.cos(angle), torch.sin(angle)], -1)
+    b = scan_matrix(
+        pixel_size,
+        p["scale_error_x"],
+        p["scale_error_y"],
+        p["scan_shear"],
+        p["scan_rotation"],
+        drift,
+        p["dwell_time"],
+        t_line,
+    )
+    return b, t_line

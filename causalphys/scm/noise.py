@@ -8,7 +8,7 @@ makes counterfactuals possible (keep ``u``, change the parents).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -90,6 +90,25 @@ class Uniform(Noise):
         if (self.low, self.high) != (0.0, 1.0):
             u.mul_(self.high - self.low).add_(self.low)
         return u
+
+
+class UniformBlocks(Uniform):
+    """``u ~ U[0, 1)``, shape ``(n, Σ sizes)``: one vector per unit made of named blocks ``{name: size}`` (in order),
+    for a mechanism whose noise has several parts (e.g. a specimen's part and an imaging session's)."""
+
+    def __init__(self, blocks: Mapping[str, int]):
+        self.blocks = {str(k): int(v) for k, v in blocks.items()}
+        if not self.blocks or any(v < 0 for v in self.blocks.values()):
+            raise ParameterError(f"UniformBlocks needs blocks of sizes >= 0, got {dict(blocks)}")
+        super().__init__(shape=(sum(self.blocks.values()),))
+
+    def split(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The named blocks of ``u`` ``(n, Σ sizes)``, as views ``(n, size)``."""
+        out, start = {}, 0
+        for name, size in self.blocks.items():
+            out[name] = u[:, start : start + size]
+            start += size
+        return out
 
 
 class Laplace(Noise):
