@@ -4,8 +4,9 @@ image of ../shared/data/stem/ and on that image re-imaged by ever worse instrume
 Step 1 trains ERM, the oracle, IRM and V-REx on the default scanner-shift benchmark (the harness, with
 ``save_model=true``); step 2 scores each saved net with ``causalphys evaluate benchmark=srtio3`` under the
 degradation shift and the dose sweep of recorded images (``conf/shift/degradation.yaml``,
-``conf/shift/reimaged_dose.yaml``); step 3 writes the report. Every step is a ``causalphys`` command (printed as
-it runs) and skips what is finished, so an interrupted run resumes::
+``conf/shift/reimaged_dose.yaml``); step 3 writes the reports (accuracy, and the flip rates against the
+recording). Every step is a ``causalphys`` command (printed as it runs) and skips what is finished, so an interrupted
+run resumes::
 
     .venv/bin/python experiments/real_stem/run.py [--seeds 3] [--out results/real_stem]
 
@@ -54,11 +55,11 @@ def main(argv: list[str] | None = None) -> None:
                     f"seed={seed}", "progress=false", f"results_dir={scores}",
                 )  # fmt: skip
     causalphys("report", str(scores))
+    causalphys("report", str(scores), "--metric", "cf_flip_rate", "--out", str(scores / "flips"))
     args.results.mkdir(parents=True, exist_ok=True)
-    for name in ("report.md", "severity.png"):
-        if (scores / name).is_file():
-            shutil.copy(scores / name, args.results / name)
-    print(f"report copied to {args.results}")
+    for source, name in (("report.md", "report.md"), ("severity.png", "severity.png"), ("flips/report.md", "flips.md")):
+        shutil.copy(scores / source, args.results / name)
+    print(f"reports copied to {args.results}")
 
 
 if __name__ == "__main__":
