@@ -29,10 +29,10 @@ from tqdm import tqdm
 
 from causalphys.active.instruments import InstrumentError, check_budget, check_measurement, n_rounds
 from causalphys.active.strategies import LoopState, Strategy
+from causalphys.atomic import save_torch, write_text
 from causalphys.errors import CausalPhysError
-from causalphys.evaluation.store import FIELDS, StoreError, config_hash, rows_to_csv, write_text_atomic
+from causalphys.evaluation.store import FIELDS, StoreError, config_hash, rows_to_csv
 from causalphys.seeding import derive_seed, make_generator
-from causalphys.trainers.checkpoint import atomic_save
 
 ACTIVE_FIELDS = (*FIELDS, "round", "labelled", "candidate")
 STATE, RESULTS = "state.pt", "results.csv"
@@ -147,8 +147,8 @@ class ActiveLoop:
             "choices": choices,
             "data": data,
         }
-        write_text_atomic(self.out / RESULTS, rows_to_csv(rows, ACTIVE_FIELDS))
-        atomic_save(state, self.out / STATE)  # last: a round counts as recorded once its data are saved
+        write_text(self.out / RESULTS, rows_to_csv(rows, ACTIVE_FIELDS))
+        save_torch(state, self.out / STATE)  # last: a round counts as recorded once its data are saved
 
     def run(self) -> ActiveResult:
         rows, choices, data = self._resume()

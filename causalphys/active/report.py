@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from causalphys.atomic import write_atomic
 from causalphys.errors import ParameterError
-from causalphys.evaluation.report import markdown_table, write_file_atomic
+from causalphys.evaluation.report import markdown_table
 from causalphys.evaluation.sweep import Sweep
 
 BASELINE = "random"
@@ -114,7 +115,7 @@ def plot_curves(
     axes[0][0].set_ylabel(f"{metric} (mean ± std over seeds)")
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
-    return write_file_atomic(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
 
 
 def write_active_report(
@@ -159,9 +160,9 @@ def write_active_report(
         needed = labels_to_target(rows, value, scored, metric)
         lines += ["", f"## Labels to reach {metric} {value:g} on {scored}", "", _target_table(needed, budget, step)]
     written = {
-        "curves": write_file_atomic(out / "curves.csv", lambda tmp: table.to_csv(tmp, index=False)),
+        "curves": write_atomic(out / "curves.csv", lambda tmp: table.to_csv(tmp, index=False)),
         "plot": plot_curves(table, out / "curves.png", wanted, metric),
     }
     text = "\n".join(lines) + "\n"
-    written["report"] = write_file_atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))
+    written["report"] = write_atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))
     return written

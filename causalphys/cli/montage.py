@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from pathlib import Path
 
 import causalphys as cp
+from causalphys.atomic import write_atomic
 
 
 def scanner_montage(path: str | os.PathLike, seed: int = 0) -> Path:
@@ -47,17 +47,10 @@ def scanner_montage(path: str | os.PathLike, seed: int = 0) -> Path:
                 ax.set_ylabel(label, fontsize=10)
     fig.suptitle("One SrTiO3-like specimen, re-imaged (counterfactuals of the same units and noise)", fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=90)
-        os.replace(tmp, path)
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     finally:
-        Path(tmp).unlink(missing_ok=True)
         plt.close(fig)
-    return path
 
 
 def main(argv=None):

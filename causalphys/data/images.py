@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from causalphys.atomic import save_torch
 from causalphys.data.readers import SUPPORTED_EXTENSIONS, ImageFileError, inspect_image, read_image, to_angstrom
 from causalphys.errors import ParameterError
 
@@ -303,10 +304,8 @@ class ImageTiler:
         tiles, index, corners = tile_frames(frames, self.tile, self.step)
         out = FileTiles(entry, tiles, index, corners, pixel_in, rec.shape, tuple(frames.shape), sha)
         if path is not None:
-            from causalphys.trainers.checkpoint import atomic_save  # the project's one binary atomic writer
-
             payload = {"tiles": tiles, "frames": index, "corners": corners, "pixel_size_in": pixel_in}
-            atomic_save({**payload, "shape_in": list(rec.shape), "shape_out": list(frames.shape)}, path)
+            save_torch({**payload, "shape_in": list(rec.shape), "shape_out": list(frames.shape)}, path)
         return out
 
     def tiles(self, entries: Sequence[ImageEntry], *, progress: bool = False) -> list[FileTiles]:

@@ -13,14 +13,13 @@ in percent, every other metric raw.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from causalphys.atomic import write_atomic
 from causalphys.errors import CausalPhysError
 from causalphys.evaluation.selection import ALL, Rule, agreement, candidates, choose, higher_is_better, selected_rows
 from causalphys.evaluation.sweep import Sweep, load_sweep
@@ -168,21 +167,6 @@ def _severity_markdown(table: pd.DataFrame, metric: str) -> str:
     return markdown_table(["selection", "trainer", "shift", "level", "test environment", metric, "seeds"], rows)
 
 
-def write_file_atomic(path: Path, write) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place (``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def plot_severity(selected: pd.DataFrame, path, metric: str = "accuracy", benchmark: str | None = None) -> Path:
     """Plot ``metric`` against shift level, one line per trainer with error bars (std over seeds), one panel per
     selection rule (and one row of panels per shift); written atomically to ``path`` (PNG). Returns ``path``."""
@@ -217,7 +201,7 @@ def plot_severity(selected: pd.DataFrame, path, metric: str = "accuracy", benchm
             ax.grid(alpha=0.3)
         axes[i][0].set_ylabel(f"{metric} (%)" if metric == "accuracy" else metric)
     axes[0][0].legend(fontsize="small")
-    return write_file_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
 
 def _default_metric(sweep: Sweep, benchmark: str) -> str:
@@ -301,6 +285,6 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
     lines += ["", "## Selection notes", "", *([f"- {n}" for n in notes] or ["- none"])]
     lines += ["", "## Unfinished runs", "", *([f"- {u}" for u in sweep.unfinished] or ["- none"]), ""]
     text = "\n".join(lines)
-    written["results"] = write_file_atomic(out / "results_selected.csv", lambda tmp: selected.to_csv(tmp, index=False))
-    written["report"] = write_file_atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))
+    written["results"] = write_atomic(out / "results_selected.csv", lambda tmp: selected.to_csv(tmp, index=False))
+    written["report"] = write_atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))
     return written

@@ -16,15 +16,14 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
 
+from causalphys.atomic import save_torch, write_text
 from causalphys.data.benchmark import BenchmarkData, EnvironmentInfo
 from causalphys.errors import CausalPhysError
-from causalphys.trainers.checkpoint import atomic_save
 
 FIELDS = ("run", "trainer", "env", "split", "metric", "value", "selection")
 RESULTS, META = "results.csv", "run.json"
@@ -38,21 +37,6 @@ def config_hash(config: Mapping) -> str:
     """SHA-256 (first 16 hex digits) of the config as canonical JSON (sorted keys): equal configs, equal hashes."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def rows_to_csv(rows: list[dict], fields: Sequence[str] = FIELDS) -> str:
@@ -99,8 +83,8 @@ class RunFolder:
     def write(self, meta: Mapping, rows: list[dict], fields: Sequence[str] = FIELDS) -> None:
         """``run.json`` then ``results.csv`` (columns ``fields``), each atomically: the run counts as finished only
         after both."""
-        write_text_atomic(self.path / META, json.dumps({**meta, "hash": self.hash}, indent=2, default=str) + "\n")
-        write_text_atomic(self.results, rows_to_csv(rows, fields))
+        write_text(self.path / META, json.dumps({**meta, "hash": self.hash}, indent=2, default=str) + "\n")
+        write_text(self.results, rows_to_csv(rows, fields))
 
 
 def _plain(data: BenchmarkData) -> dict:
@@ -124,5 +108,5 @@ def cached_data(folder: str | os.PathLike | None, key: str, build: Callable[[], 
         except Exception:  # an unreadable cache is rebuilt, never trusted
             path.unlink(missing_ok=True)
     data = build()
-    atomic_save(_plain(data), path)
+    save_torch(_plain(data), path)
     return data

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from causalphys.atomic import save_torch
 from causalphys.errors import ParameterError
 from causalphys.nets.init import reinitialize
 from causalphys.nets.modes import evaluating
@@ -326,7 +327,7 @@ class Trainer(abc.ABC):
         It holds the net's and the optimizer's state, ``step_``, ``history_``, the hyper-parameters, the RNG states
         and :meth:`extra_state`; it loads with ``torch.load(..., weights_only=True)``.
         """
-        return ckpt_files.atomic_save(self.state_dict(), path)
+        return save_torch(self.state_dict(), path)
 
     def load(self, path: str | os.PathLike, net: nn.Module | None = None) -> Trainer:
         """Restore a checkpoint written by :meth:`save` into ``net`` (or into ``net_``); returns ``self``.

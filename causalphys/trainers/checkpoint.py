@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,31 +16,6 @@ import torch
 from causalphys.trainers.errors import CheckpointError
 
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
-
-
-def atomic_save(obj: object, path: str | os.PathLike) -> Path:
-    """Write ``obj`` with :func:`torch.save` to ``path`` so that ``path`` is never seen half written.
-
-    The data go to a temporary file in the same folder (created if missing), which is flushed, fsynced and then
-    moved over ``path`` with :func:`os.replace` (atomic on POSIX and Windows). If writing fails, the temporary file
-    is removed and ``path`` keeps its previous content.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

@@ -42,7 +42,8 @@ from sklearn.gaussian_process.kernels import ConstantKernel, DotProduct
 
 import causalphys as cp
 from causalphys.active import Hypothesis, HypothesisLearner, log_evidences
-from causalphys.evaluation.store import FIELDS, config_hash, rows_to_csv, write_text_atomic
+from causalphys.atomic import write_text
+from causalphys.evaluation.store import FIELDS, config_hash, rows_to_csv
 
 HERE = Path(__file__).resolve().parent / "hypothesis"
 TRUTHS = ("none", "drift", "mains")
@@ -421,7 +422,7 @@ def main(argv=None):
                 f"{results} holds runs of another configuration ({saved.get('config')}, this one {config}); "
                 "use another --out or delete that folder"
             )
-    write_text_atomic(config_path, json.dumps({"config": config, "hash": config_hash(config)}, indent=2) + "\n")
+    write_text(config_path, json.dumps({"config": config, "hash": config_hash(config)}, indent=2) + "\n")
     preset = {p.name: p for p in cp.load_scanners([args.preset])}[args.preset]
     rows = list(csv.DictReader(open(results))) if results.exists() else []
     done = {(r["run"], r["env"]) for r in rows}
@@ -432,13 +433,13 @@ def main(argv=None):
             started = time.perf_counter()
             new = run_one(preset, truth, seed, args)
             rows += new
-            write_text_atomic(results, rows_to_csv(rows, COLUMNS))
+            write_text(results, rows_to_csv(rows, COLUMNS))
             named = {
                 f"{r['trainer']}/{r['selection']}": TRUTHS[int(r["value"])] for r in new if r["metric"] == "named_final"
             }
             print(f"seed {seed} {truth}: {named} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     summary = table(rows, args.budget)
-    write_text_atomic(args.out / "table.md", summary)
+    write_text(args.out / "table.md", summary)
     plot(rows, args.out / "fraction_correct.png")
     print(summary)
 

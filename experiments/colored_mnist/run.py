@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 import causalphys as cp
-from causalphys.evaluation.store import rows_to_csv, write_text_atomic
+from causalphys.atomic import write_text
+from causalphys.evaluation.store import rows_to_csv
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MNIST = HERE.parents[1].parent / "shared" / "data" / "mnist" / "mnist.npz"
@@ -116,7 +117,7 @@ def run(method: str, seed: int, images, digits, max_steps: int | None = None) ->
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    write_text_atomic(path, rows_to_csv(rows))
+    write_text(path, rows_to_csv(rows))
 
 
 def table(rows: list[dict]) -> str:

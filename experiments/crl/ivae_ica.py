@@ -33,8 +33,9 @@ from pathlib import Path
 import torch
 
 import causalphys as cp
+from causalphys.atomic import write_text
 from causalphys.evaluation.latents import mcc
-from causalphys.evaluation.store import rows_to_csv, write_text_atomic
+from causalphys.evaluation.store import rows_to_csv
 
 HERE = Path(__file__).resolve().parent
 SELECTION = "final-step"
@@ -171,12 +172,12 @@ def main(argv=None) -> None:
                 continue
             new = run(method, seed, args.n_per_segment, args.max_steps)
             rows += new
-            write_text_atomic(results, rows_to_csv(rows))
-            write_text_atomic(table_path, table(rows))
+            write_text(results, rows_to_csv(rows))
+            write_text(table_path, table(rows))
             summary = {r["metric"]: round(float(r["value"]), 4) for r in new}
             print(f"seed {seed} {method}: {summary}", flush=True)
     text = table(rows)
-    write_text_atomic(table_path, text)
+    write_text(table_path, text)
     sys.stdout.write(text)
 
 

@@ -26,11 +26,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import causalphys as cp
+from causalphys.atomic import write_text
 from causalphys.data.tensors import standardize_images
 from causalphys.evaluation.harness import net_factory
 from causalphys.evaluation.latents import disentanglement_table
 from causalphys.evaluation.report import markdown_table
-from causalphys.evaluation.store import rows_to_csv, write_text_atomic
+from causalphys.evaluation.store import rows_to_csv
 from causalphys.nets import SmallCNN
 from causalphys.nets.modes import evaluating
 from causalphys.run import CONF_DIR
@@ -148,7 +149,7 @@ def main(argv=None):
 
 
 def _write(path: Path, rows: list[dict]) -> None:
-    write_text_atomic(path, rows_to_csv(rows, FIELDS))
+    write_text(path, rows_to_csv(rows, FIELDS))
 
 
 def _table(rows: list[dict]) -> str:

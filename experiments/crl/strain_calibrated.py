@@ -60,11 +60,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import causalphys as cp
+from causalphys.atomic import write_text
 from causalphys.data.tensors import standardize_images
 from causalphys.evaluation.harness import net_factory
 from causalphys.evaluation.latents import disentanglement_table
 from causalphys.evaluation.report import markdown_table
-from causalphys.evaluation.store import rows_to_csv, write_text_atomic
+from causalphys.evaluation.store import rows_to_csv
 from causalphys.microscopy import PHASES, fft_peak
 from causalphys.nets import SmallCNN
 from causalphys.nets.modes import evaluating
@@ -308,10 +309,10 @@ def main(argv=None):
             else:
                 new = run_content_style(bench, groups, args, seed, make_net)
             rows += [{"setting": setting, "run": run, "trainer": reader, **r} for r in new]
-            write_text_atomic(results, rows_to_csv(rows, FIELDS))
+            write_text(results, rows_to_csv(rows, FIELDS))
             print(f"{setting} {run} {reader}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     table = _table(rows)
-    write_text_atomic(args.out / "table.md", table)
+    write_text(args.out / "table.md", table)
     print(table)
 
 

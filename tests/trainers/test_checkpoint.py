@@ -1,9 +1,10 @@
 import pytest
 import torch
 
+from causalphys.atomic import save_torch
 from causalphys.nets import MLP
 from causalphys.trainers import ERM, CheckpointError, NotFittedError
-from causalphys.trainers.checkpoint import atomic_save, latest_checkpoint, step_checkpoints
+from causalphys.trainers.checkpoint import latest_checkpoint, step_checkpoints
 
 from .data import same_weights, separable
 
@@ -48,7 +49,7 @@ def test_a_failed_write_leaves_no_partial_file_and_keeps_the_old_checkpoint(tmp_
     with pytest.raises(OSError, match="disk full"):
         trainer.save(path)
     with pytest.raises(OSError, match="disk full"):
-        atomic_save({"a": 1}, tmp_path / "new.pt")
+        save_torch({"a": 1}, tmp_path / "new.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["erm.pt"]
     assert path.read_bytes() == before
 
