@@ -102,9 +102,13 @@ def _instantiate(config: dict, key: str):
 
 
 def check_seed(cfg: DictConfig) -> None:
-    """``seed`` must be a non-negative integer (it seeds the data, the test split and training)."""
+    """``seed`` must be a non-negative integer (it seeds the data, the test split and training); ``threads``
+    null or a positive integer."""
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    threads = cfg.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ParameterError(f"threads must be null (the cores / parallel runs) or a positive integer, got {threads!r}")
 
 
 def data_setting(cfg: DictConfig) -> str:
@@ -116,10 +120,11 @@ def data_setting(cfg: DictConfig) -> str:
     return setting
 
 
-def build_trainer(cfg: DictConfig, task: str) -> tuple[Trainer, dict]:
+def build_trainer(cfg: DictConfig, task: str, run_dir: str | os.PathLike | None = None) -> tuple[Trainer, dict]:
     """The trainer of ``cfg.trainer`` (with its hyper-parameter draw ``hparams_seed``, ``steps``, ``seed`` and
     ``progress``) for the benchmark's ``task`` — the data decide between classification and regression, so a
-    trainer yaml's ``task`` is replaced by it — and the drawn hyper-parameters."""
+    trainer yaml's ``task`` is replaced by it — and the drawn hyper-parameters. A trainer that checkpoints
+    (``trainer.checkpoint_every``) without a ``checkpoint_dir`` writes to the run's ``<run_dir>/checkpoints``."""
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     space = trainer_cfg.pop(SEARCH_SPACE_KEY, None) or {}
     trainer_cfg.pop(DATA_SETTING_KEY, None)
@@ -134,6 +139,19 @@ def build_trainer(cfg: DictConfig, task: str) -> tuple[Trainer, dict]:
     if cfg.get("steps") is not None:
         trainer_cfg["steps"] = cfg.steps
     trainer_cfg.update(seed=cfg.seed, progress=bool(cfg.progress), task=task)
+    if trainer_cfg.get("steps") == 0:
+        raise ParameterError(
+            "steps=0 trains nothing: the run would score the net's random initialisation. Give steps >= 1, or score "
+            "a trained model without training with causalphys evaluate"
+        )
+    device = str(trainer_cfg.get("device", "cpu"))
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(
+            f"trainer.device={device}, but torch {torch.__version__} sees no CUDA device on this machine; use "
+            "trainer.device=cpu (or install a CUDA build of torch: make install TORCH_SPEC=...)"
+        )
+    if trainer_cfg.get("checkpoint_every") and trainer_cfg.get("checkpoint_dir") is None and run_dir is not None:
+        trainer_cfg["checkpoint_dir"] = str(Path(run_dir) / "checkpoints")
     return trainer_class(**trainer_cfg), hparams
 
 
@@ -176,12 +194,12 @@ def load_data(cfg: DictConfig, benchmark: Benchmark, bench_key: str, progress=Fa
     )
 
 
-def build(cfg: DictConfig) -> dict:
+def build(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict:
     """Instantiate and check everything a run needs, before any work: benchmark, shift, trainer (with its
     hyper-parameter draw), net. Errors name the config key and the allowed values."""
     check_seed(cfg)
     benchmark, bench_key = build_benchmark(cfg, data_setting(cfg))
-    trainer, hparams = build_trainer(cfg, benchmark.task)
+    trainer, hparams = build_trainer(cfg, benchmark.task, run_dir)
     return {
         "trainer": trainer,
         "benchmark": benchmark,
@@ -221,14 +239,12 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: 
     if folder.finished():
         log.info("%s: already done, skipped (%s)", run_id, folder.results)
         return folder.results
-    parts = build(cfg)
+    parts = build(cfg, run_dir)
     if cfg.get("active") is not None:
         if cfg.get("save_model"):
             raise ParameterError("save_model saves a training run's net; an experiment loop (active=...) has many")
         return _run_active(cfg, parts, folder, run_id, trainer_name, started)
     trainer, benchmark = parts["trainer"], parts["benchmark"]
-    if trainer.checkpoint_every and trainer.checkpoint_dir is None:
-        trainer.checkpoint_dir = str(Path(run_dir) / "checkpoints")
     data = load_data(cfg, benchmark, parts["bench_key"])
     rows = evaluate_run(
         data,
@@ -365,7 +381,7 @@ def _cores() -> int:
 def _threads(cfg: DictConfig) -> int:
     """Torch threads for one run: ``threads`` if set, else the cores divided by the runs in parallel on them
     (joblib's ``n_jobs``; a Slurm job has its cores to itself)."""
-    if cfg.get("threads"):
+    if cfg.get("threads") is not None:
         return int(cfg.threads)
     cores = _cores()
     hc = HydraConfig.get()
@@ -378,6 +394,7 @@ def _threads(cfg: DictConfig) -> int:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
+    check_seed(cfg)  # seed and threads, before torch is given the thread count
     torch.set_num_threads(_threads(cfg))
     hc = HydraConfig.get()
     run(cfg, hc.runtime.output_dir, _run_id(hc.job.override_dirname), hc.runtime.choices.get("trainer", "trainer"))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
@@ -264,3 +265,32 @@ def test_every_benchmark_config_instantiates_and_checks(benchmark):
         return
     bench, key = build_benchmark(cfg)
     assert bench.name == benchmark and len(key) == 16
+
+
+def test_checkpointing_is_switched_on_per_run_and_lands_in_the_run_folder(tmp_path):
+    """``trainer.checkpoint_every=N`` without a checkpoint_dir checkpoints into the run's own folder (it failed with
+    "needs a checkpoint_dir" before the run could give it one)."""
+    cfg = _compose(["trainer.checkpoint_every=2", *TINY], tmp_path)
+    run(cfg, tmp_path / "r", "r", "erm")
+    assert [p.name for p in (tmp_path / "r" / "checkpoints").iterdir()] == ["step_00000003.pt"]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("steps=0", "steps=0 trains nothing"),
+        ("trainer.device=cuda", "sees no CUDA device"),
+        ("threads=0", "threads must be null"),
+        ("threads=-2", "threads must be null"),
+    ],
+)
+def test_run_settings_that_cannot_work_fail_before_any_data_are_made(override, message, tmp_path, monkeypatch):
+    """Each failed late before (an untrained net scored, CUDA asked for after the data were drawn, threads=0
+    ignored, threads=-2 a raw torch error): now a named error before the benchmark draws anything."""
+    if override.startswith("trainer.device"):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(
+        "causalphys.evaluation.benchmarks.ScannerShiftBenchmark.load", lambda *a, **k: pytest.fail("data were made")
+    )
+    with pytest.raises(CausalPhysError, match=message):
+        run(_compose([*TINY, override], tmp_path), tmp_path / "r", "r", "erm")

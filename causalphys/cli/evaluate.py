@@ -164,6 +164,7 @@ def evaluate(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str) -> Path:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
+    check_seed(cfg)  # seed and threads, before torch is given the thread count
     torch.set_num_threads(_threads(cfg))
     hc = HydraConfig.get()
     evaluate(cfg, hc.runtime.output_dir, _run_id(hc.job.override_dirname))
