@@ -63,6 +63,8 @@ def main(argv=None) -> dict[str, Path]:
                 sweep, args.out, metric=args.metric or "accuracy", targets=_targets(args.target or [], args.env, p)
             )
         else:
+            if args.target or args.env:
+                p.error("--target and --env are for sweeps of experiment loops (active=...); this sweep trains runs")
             written = write_report(args.sweep_dir, out_dir=args.out, metric=args.metric)
     except CausalPhysError as err:
         p.exit(1, f"{p.prog}: error: {err}\n")

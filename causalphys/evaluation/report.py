@@ -22,7 +22,7 @@ import pandas as pd
 from causalphys.atomic import write_atomic
 from causalphys.errors import CausalPhysError
 from causalphys.evaluation.selection import ALL, Rule, agreement, candidates, choose, higher_is_better, selected_rows
-from causalphys.evaluation.sweep import Sweep, load_sweep
+from causalphys.evaluation.sweep import Sweep, SweepError, load_sweep
 
 DEFAULT_RULE = "training-domain validation"
 MISSING = "—"
@@ -237,6 +237,9 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
     ``metric`` defaults to accuracy (classification) or RMSE (regression). Returns ``{name: path}`` of the files.
     """
     sweep = load_sweep(sweep_dir)
+    known = sorted(set(sweep.rows["metric"]) - {"seconds"})
+    if metric is not None and metric not in known:
+        raise SweepError(f"unknown metric {metric!r}: the runs of {sweep.path} have {known}")
     out = Path(out_dir) if out_dir is not None else sweep.path
     choices, notes = choose(sweep, rules)
     selected = selected_rows(sweep, choices)

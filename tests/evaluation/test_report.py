@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -121,3 +122,19 @@ def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([str(tmp_path)])
     assert exit_info.value.code == 1 and "no finished run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--metric", "acuracy"], 1, r"unknown metric 'acuracy'.*'accuracy'"),
+        (["--target", "test=0.7"], 2, "--target and --env are for sweeps of experiment loops"),
+    ],
+)
+def test_cli_refuses_an_unknown_metric_and_loop_options_on_a_training_sweep(sweep_dir, tmp_path, capsys, args, code,
+                                                                             message):  # fmt: skip
+    """Both exited 0 before, with a report that said nothing ("No selected rows of metric 'acuracy'")."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(sweep_dir), "--out", str(tmp_path / "out"), *args])
+    assert exit_info.value.code == code
+    assert re.search(message, capsys.readouterr().err)
