@@ -42,7 +42,7 @@ from causalphys.data.benchmark import Benchmark, BenchmarkData
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.evaluation.external import MODEL_FILE
 from causalphys.evaluation.harness import evaluate_run, net_from_config
-from causalphys.evaluation.store import RESULTS, RunFolder, cached_data, config_hash
+from causalphys.evaluation.store import RESULTS, RunBusy, RunFolder, cached_data, config_hash
 from causalphys.trainers.base import Trainer
 from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_space, sample_search_space
 
@@ -232,13 +232,34 @@ def run_identity(cfg: DictConfig) -> dict:
 
 
 def run(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str, trainer_name: str) -> Path:
-    """One run into ``run_dir`` (skipped if its results are there already); returns the results file."""
-    started = time.perf_counter()
-    semantic = semantic_config(cfg)
-    folder = run_folder(cfg, run_dir)
-    if folder.finished():
+    """One run into ``run_dir`` (skipped if its results are there already, or if another process is computing it
+    right now); returns the results file."""
+    return run_once(run_folder(cfg, run_dir), run_id, lambda folder: _run(cfg, folder, run_id, trainer_name))
+
+
+def run_once(folder: RunFolder, run_id: str, work) -> Path:
+    """``work(folder)`` while holding ``folder`` (:meth:`RunFolder.claim`), unless its results are there already or
+    another process is computing the same run (both logged and skipped); returns the results file. A folder held
+    for another configuration raises :class:`~causalphys.evaluation.store.StoreError`."""
+    if folder.finished():  # nothing is written to a finished folder (it may be read-only)
         log.info("%s: already done, skipped (%s)", run_id, folder.results)
         return folder.results
+    try:
+        with folder.claim():
+            if folder.finished():  # finished by another process between the two looks
+                log.info("%s: already done, skipped (%s)", run_id, folder.results)
+                return folder.results
+            return work(folder)
+    except RunBusy as busy:
+        log.info("%s: %s; skipped here", run_id, busy)
+        return folder.results
+
+
+def _run(cfg: DictConfig, folder: RunFolder, run_id: str, trainer_name: str) -> Path:
+    """The work of :func:`run` in its claimed folder."""
+    started = time.perf_counter()
+    semantic = semantic_config(cfg)
+    run_dir = folder.path
     parts = build(cfg, run_dir)
     if cfg.get("active") is not None:
         if cfg.get("save_model"):

@@ -18,7 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from causalphys.errors import CausalPhysError
-from causalphys.run import CONF_DIR, _cores, build, build_benchmark, run
+from causalphys.run import CONF_DIR, _cores, build, build_benchmark, run, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [  # small enough for a unit test, whatever the benchmark
@@ -294,3 +294,20 @@ def test_run_settings_that_cannot_work_fail_before_any_data_are_made(override, m
     )
     with pytest.raises(CausalPhysError, match=message):
         run(_compose([*TINY, override], tmp_path), tmp_path / "r", "r", "erm")
+
+
+def test_two_processes_on_one_run_folder_neither_compute_it_twice_nor_mix_configs(tmp_path, monkeypatch):
+    """While another process holds a run's folder, the same run is skipped (an identical sweep started twice trains
+    each run once) and another configuration mapping to that folder fails before any data are made."""
+    from causalphys.evaluation.store import RunFolder
+
+    monkeypatch.setattr(
+        "causalphys.evaluation.benchmarks.ScannerShiftBenchmark.load", lambda *a, **k: pytest.fail("data were made")
+    )
+    cfg = _compose(TINY, tmp_path)
+    busy = run_folder(cfg, tmp_path / "r")
+    with busy.claim():
+        assert run(cfg, tmp_path / "r", "r", "erm") == busy.results and not busy.results.exists()
+    with RunFolder(tmp_path / "r", "0123456789abcdef").claim():
+        with pytest.raises(CausalPhysError, match="another configuration"):
+            run(cfg, tmp_path / "r", "r", "erm")

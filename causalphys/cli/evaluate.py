@@ -48,6 +48,7 @@ from causalphys.run import (
     check_seed,
     load_data,
     run_identity,
+    run_once,
     semantic_config,
 )
 
@@ -122,9 +123,11 @@ def evaluate(cfg: DictConfig, run_dir: str | os.PathLike, run_id: str) -> Path:
     folder = external_folder(cfg, run_dir, info)
     _refuse_changed_model(folder, info)
     _refuse_name_clash(Path(run_dir).parent, name, info["sha256"], cfg.seed)
-    if folder.finished():
-        log.info("%s: already done, skipped (%s)", run_id, folder.results)
-        return folder.results
+    return run_once(folder, run_id, lambda folder: _score(cfg, folder, run_id, info, name, started))
+
+
+def _score(cfg: DictConfig, folder: RunFolder, run_id: str, info: dict, name: str, started: float) -> Path:
+    """The work of :func:`evaluate` in its claimed folder."""
     benchmark, bench_key = build_benchmark(cfg)
     progress = (lambda env, done, total: log.info("data: %s %d/%d", env, done, total)) if cfg.progress else False
     data = load_data(cfg, benchmark, bench_key, progress=progress)

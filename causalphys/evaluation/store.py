@@ -10,8 +10,10 @@ resumes from. Benchmark data can be cached per (benchmark config, seed) the same
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
@@ -27,10 +29,15 @@ from causalphys.errors import CausalPhysError
 
 FIELDS = ("run", "trainer", "env", "split", "metric", "value", "selection")
 RESULTS, META = "results.csv", "run.json"
+LOCK = ".lock"  # held (flock) by the process computing the run: RunFolder.claim
 
 
 class StoreError(CausalPhysError):
     """A run folder that cannot be used (it holds another configuration's results, or is unreadable)."""
+
+
+class RunBusy(StoreError):
+    """This very run (same folder, same configuration) is being computed by another process right now."""
 
 
 def config_hash(config: Mapping) -> str:
@@ -79,6 +86,33 @@ class RunFolder:
                 f"{self.hash}); use another sweep folder, or delete that run folder to redo it"
             )
         return True
+
+    @contextlib.contextmanager
+    def claim(self):
+        """Hold the run folder while the run is computed: an exclusive ``flock`` on ``<folder>/.lock`` (the kernel
+        drops it when the process ends, however it ends), which holds this configuration's hash. Another process
+        claiming the folder meanwhile gets :class:`RunBusy` if it runs the same configuration (an identical sweep
+        started twice: its caller skips the run instead of computing it twice), and :class:`StoreError` if it runs
+        another one (two configurations whose folder names coincide: the second fails instead of overwriting)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                if other == self.hash:
+                    raise RunBusy(f"{self.path} is being computed by another process (same configuration)") from None
+                raise StoreError(
+                    f"{self.path} is being written by another process for another configuration (hash "
+                    f"{other or 'not yet written'}, this one {self.hash}): two configurations map to one run folder "
+                    "(keys left out of the folder name, e.g. +experiment=...); give them separate sweep folders"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, self.hash.encode(), 0)
+            yield self
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     def write(self, meta: Mapping, rows: list[dict], fields: Sequence[str] = FIELDS) -> None:
         """``run.json`` then ``results.csv`` (columns ``fields``), each atomically: the run counts as finished only

@@ -89,3 +89,20 @@ def test_the_cache_keeps_every_field_of_the_data(tmp_path):
     assert again.n_classes == 3 and again.n_outputs == 3
     assert torch.equal(again.pairs["a"][1], views[1]) and torch.equal(again.counterfactual["b"][0], views[0])
     assert [f.name for f in dataclasses.fields(again)] == [f.name for f in dataclasses.fields(built)]
+
+
+def test_a_run_folder_is_held_by_one_process_at_a_time(tmp_path):
+    """Claims conflict (flock, also between two descriptors of one process): the same configuration is busy (its
+    caller skips), another configuration fails loudly; the lock goes with the claim."""
+    from causalphys.evaluation.store import RunBusy
+
+    folder = RunFolder(tmp_path / "run", "aaaa")
+    with folder.claim():
+        with pytest.raises(RunBusy, match="same configuration"):
+            with RunFolder(tmp_path / "run", "aaaa").claim():
+                pass
+        with pytest.raises(StoreError, match=r"another configuration \(hash aaaa, this one bbbb\)"):
+            with RunFolder(tmp_path / "run", "bbbb").claim():
+                pass
+    with RunFolder(tmp_path / "run", "bbbb").claim():  # released: free for the next
+        pass
