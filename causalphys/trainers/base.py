@@ -205,6 +205,7 @@ class Trainer(abc.ABC):
         check_targets(dict(zip(names, data)), self.task, n_outputs)
 
         self.net_ = net
+        self.data_ = ckpt_files.data_digest({name: envs[name] for name in names}) if self.checkpoint_every else None
         self.env_names_ = names
         self.input_shape_ = input_shape
         self.n_outputs_ = n_outputs
@@ -319,6 +320,7 @@ class Trainer(abc.ABC):
             "n_outputs": self.n_outputs_,
             "rng": rng,
             "extra": self.extra_state(),
+            "data": getattr(self, "data_", None),
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -378,6 +380,7 @@ class Trainer(abc.ABC):
             "env_names": [str(n) for n in self.env_names_],
             "input_shape": list(self.input_shape_),
             "n_outputs": self.n_outputs_,
+            "data": self.data_,
         }
         ckpt_files.check_resumable(ckpt, current, RESUMABLE_CHANGES, where)
         if ckpt["step"] > self.steps:

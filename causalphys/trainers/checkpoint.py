@@ -6,6 +6,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -83,7 +84,7 @@ def check_resumable(ckpt: dict, current: dict, may_change: frozenset[str], where
 
     ``current["hparams"]`` must equal ``ckpt["hparams"]`` except for the keys in ``may_change`` (the message lists
     each difference as ``key: old -> new``); every other key of ``current`` (environment names, input shape, ...)
-    must equal the checkpoint's.
+    must equal the checkpoint's; ``current["data"]``, the digest of the training data (:func:`data_digest`), too.
     """
     mine, theirs = current["hparams"], ckpt["hparams"]
     changed = sorted(k for k in set(mine) | set(theirs) if k not in may_change and mine.get(k) != theirs.get(k))
@@ -91,5 +92,24 @@ def check_resumable(ckpt: dict, current: dict, may_change: frozenset[str], where
         diffs = ", ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in changed)
         raise CheckpointError(f"{where}: hyper-parameters differ ({diffs}); use another checkpoint_dir")
     for key, value in current.items():
-        if key != "hparams" and ckpt.get(key) != value:
+        if key not in ("hparams", "data") and ckpt.get(key) != value:
             raise CheckpointError(f"{where}: its {key} {ckpt.get(key)!r} differ from this fit's {value!r}")
+    if "data" in current and ckpt.get("data") != current["data"]:
+        raise CheckpointError(
+            f"{where}: it was trained on other data (digest {ckpt.get('data') or 'not recorded'}, this fit's "
+            f"{current['data']}): the benchmark's config or its files changed since; use another checkpoint_dir, or "
+            "delete this one to train afresh"
+        )
+
+
+def data_digest(envs: Mapping[object, Sequence[torch.Tensor]]) -> str:
+    """SHA-256 (first 16 hex digits) of the training data ``{env: (x, y)}``: the environments' names, shapes,
+    dtypes and bytes, in order. A checkpoint records it; a resume on other data is refused."""
+    h = hashlib.sha256()
+    for name, tensors in envs.items():
+        h.update(repr(name).encode())
+        for t in tensors:
+            t = t.detach().to("cpu").contiguous()
+            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+            h.update(t.view(torch.uint8).numpy() if t.numel() else b"")
+    return h.hexdigest()[:16]

@@ -110,3 +110,14 @@ def test_load_errors_name_the_problem(tmp_path):
         ERM().load(path)
     with pytest.raises(NotFittedError):
         ERM().save(tmp_path / "nothing.pt")
+
+
+def test_resume_refuses_a_checkpoint_trained_on_other_data(tmp_path):
+    """The checkpoint records a digest of its training data: same settings, other data (an edited scanner yaml, a
+    changed file) is not a resume — it used to continue silently from weights fitted on the old data."""
+    _trainer(steps=6, checkpoint_every=3, checkpoint_dir=tmp_path).fit(_net(), ENVS)
+    other = {env: (x + 0.5, y) for env, (x, y) in ENVS.items()}
+    with pytest.raises(CheckpointError, match="trained on other data"):
+        _trainer(steps=12, checkpoint_every=3, checkpoint_dir=tmp_path).fit(_net(), other)
+    resumed = _trainer(steps=12, checkpoint_every=3, checkpoint_dir=tmp_path).fit(_net(), ENVS)  # the same data
+    assert resumed.step_ == 12
