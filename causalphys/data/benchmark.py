@@ -93,6 +93,15 @@ class BenchmarkData:
                         f"{kind} views of {e!r} must be >= 2 tensors of one shape, got "
                         f"{[tuple(v.shape) for v in views]}"
                     )
+        if self.task == "classification" and self.train:
+            known = self.n_outputs
+            for e, (_, y) in self.test.items():
+                unseen = sorted({int(v) for v in y.unique().tolist() if v >= known})
+                if unseen:
+                    raise ParameterError(
+                        f"class(es) {unseen} of test environment {e!r} occur in no training environment (the training "
+                        f"labels are 0..{known - 1}): a model trained here cannot predict them"
+                    )
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -57,9 +57,15 @@ class Mechanism:
         names = self.parent_names()
         unused = [] if names is None else sorted(set(parents) - names)
         if unused:
+            reserved = (
+                "; 'u' is the name a mechanism's function gives its noise, so a parent node called 'u' cannot be "
+                "passed to it: rename that node"
+                if "u" in unused and self.noise is not None
+                else ""
+            )
             raise MechanismError(
                 f"node {node!r} has parent(s) {unused} that its mechanism ({self!r}) does not take; "
-                f"the mechanism takes {sorted(names)}",
+                f"the mechanism takes {sorted(names)}{reserved}",
                 node,
             )
 

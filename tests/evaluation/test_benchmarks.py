@@ -90,3 +90,14 @@ def test_specimen_options_reach_the_scm_and_bad_ones_name_the_key():
         tiny_benchmark(specimen={"colour": 1}).check()
     with pytest.raises(ParameterError, match="benchmark.specimen: rotation must be a range"):
         tiny_benchmark(specimen={"rotation": [1.0, 0.0]}).check()
+
+
+def test_a_class_seen_only_in_a_test_environment_fails_when_the_data_are_made():
+    """Before: the net got the training labels' outputs and sklearn's metrics crashed after training."""
+    from causalphys.data.benchmark import BenchmarkData, EnvironmentInfo
+
+    x = torch.zeros(4, 3)
+    train = {"a": (x, torch.tensor([0, 1, 0, 1]))}
+    info = {"a": EnvironmentInfo("train"), "b": EnvironmentInfo("test")}
+    with pytest.raises(ParameterError, match=r"class\(es\) \[2\] of test environment 'b' occur in no training"):
+        BenchmarkData(train, train, {"b": (x, torch.tensor([0, 2, 1, 2]))}, info)

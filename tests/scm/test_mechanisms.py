@@ -137,3 +137,11 @@ def test_conditional_categorical_follows_softmax():
         y = b["y"][b["z"] == z].long()
         freq = torch.bincount(y, minlength=3).double() / len(y)
         assert torch.allclose(freq, torch.softmax(logits[z], 0), atol=0.01)
+
+
+def test_a_parent_called_u_is_named_as_the_noise_argument():
+    """A node called ``u`` feeding a mechanism with noise clashes with the noise argument: the error says so instead
+    of "the mechanism takes []"."""
+    graph = cp.CausalGraph([("u", "y")])
+    with pytest.raises(cp.MechanismError, match="'u' is the name a mechanism's function gives its noise"):
+        cp.SCM(graph, {"u": cp.mech.Normal(), "y": cp.mech.Function(lambda u: 2 * u, noise=cp.noise.Normal())})
