@@ -180,11 +180,37 @@ def build_benchmark(cfg: DictConfig, setting: str = "observed") -> tuple[Benchma
         bench_cfg["n_pairs"] = 0  # only a pair learner uses them: the other runs skip making them
     benchmark = _instantiate(bench_cfg, "benchmark")
     benchmark.check()
+    check_fits_in_memory(benchmark, bench_cfg)
     key = {"benchmark": bench_cfg, "seed": cfg.seed}
     fingerprint = benchmark.fingerprint()
     if fingerprint:  # data read from files: their contents are part of the key
         key["data"] = fingerprint
     return benchmark, config_hash(key)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (``MemAvailable`` of ``/proc/meminfo``); ``None`` elsewhere."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits_in_memory(benchmark: Benchmark, bench_cfg: dict) -> None:
+    """Refuse, before any data are made, a benchmark whose data (:meth:`~causalphys.data.benchmark.Benchmark.
+    data_bytes`) would not fit in the memory available, naming the size keys that make it big."""
+    need, have = benchmark.data_bytes(), available_memory()
+    if need is None or have is None or need <= have:
+        return
+    sizes = ", ".join(f"benchmark.{k}={v}" for k, v in bench_cfg.items() if k.startswith("n_") and v)
+    raise ParameterError(
+        f"benchmark {benchmark.name!r} would hold {need / 2**30:.1f} GiB of data ({sizes}), but this machine has "
+        f"{have / 2**30:.1f} GiB available: make the sizes smaller"
+    )
 
 
 def load_data(cfg: DictConfig, benchmark: Benchmark, bench_key: str, progress=False) -> BenchmarkData:

@@ -311,3 +311,13 @@ def test_two_processes_on_one_run_folder_neither_compute_it_twice_nor_mix_config
     with RunFolder(tmp_path / "r", "0123456789abcdef").claim():
         with pytest.raises(CausalPhysError, match="another configuration"):
             run(cfg, tmp_path / "r", "r", "erm")
+
+
+def test_a_benchmark_too_big_for_the_memory_fails_before_any_data_are_made(tmp_path, monkeypatch):
+    """``benchmark.n_train=100000000`` grew memory without bound; now the estimate is refused, naming the keys."""
+    monkeypatch.setattr("causalphys.run.available_memory", lambda: 8 * 2**30)
+    cfg = _compose([*TINY, "benchmark.n_train=100000000"], tmp_path)
+    message = r"would hold \d+\.\d GiB of data \(benchmark.n_train=100000000.*has 8.0 GiB available"
+    with pytest.raises(CausalPhysError, match=message):
+        build(cfg)
+    assert build(_compose(TINY))["benchmark"].data_bytes() < 2**30  # the unit tests' size fits

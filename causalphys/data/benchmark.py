@@ -133,6 +133,11 @@ class Benchmark:
     def check(self) -> None:
         """Validate the settings before any work (errors name the key); the default checks nothing."""
 
+    def data_bytes(self) -> int | None:
+        """An estimate of the bytes the benchmark's data take in memory (its tensors, all splits), or ``None`` where
+        it cannot tell before reading. The harness refuses a benchmark that cannot fit before making any data."""
+        return None
+
     def fingerprint(self) -> str:
         """A digest of what the data are made from outside the settings — the bytes of the files a benchmark reads
         — or ``""`` where the settings and the seed fix the data (a simulator). The harness adds it to the data

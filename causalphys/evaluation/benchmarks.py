@@ -138,6 +138,15 @@ class ScannerShiftBenchmark(Benchmark):
             raise ParameterError(f"the training labs must share one scanner pair, got {sorted(pairs)}")
         self._build()  # consistencies, frequencies and every shift are checked here (errors name the key)
 
+    def data_bytes(self) -> int:
+        """float32 images ``(1, image_size, image_size)`` and int64 labels of every split and view: each training
+        lab's ``n_train + n_val`` images, ``2 (n_counterfactual + n_pairs)`` views, each test environment's
+        ``n_test`` (the shifts' environments counted after :meth:`check`)."""
+        train = sum(1 for spec in self.labs.values() if spec.get("role", "test") == "train")
+        test = len(self.labs) - train + len(getattr(self, "_shift_envs", {}))
+        units = train * (self.n_train + self.n_val + 2 * (self.n_counterfactual + self.n_pairs)) + test * self.n_test
+        return units * (4 * self.image_size**2 + 8)
+
     def _build(self) -> None:
         presets = list(self.presets)
         self._presets = {p.name: p for p in presets}
