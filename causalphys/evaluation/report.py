@@ -248,9 +248,8 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
     benchmarks = list(dict.fromkeys(sweep.runs["benchmark"]))
     lines = [f"# Sweep report: {sweep.path}", ""]
     lines.append(
-        f"{len(sweep.runs)} finished run(s), {len(sweep.unfinished)} unfinished; selection rules: "
-        + ", ".join(r.name for r in rules)
-        + "."
+        f"{len(sweep.runs)} finished run(s), {len(sweep.unfinished)} unfinished, {len(sweep.damaged)} damaged (left "
+        "out); selection rules: " + ", ".join(r.name for r in rules) + "."
     )
     written: dict[str, Path] = {}
     for benchmark in benchmarks:
@@ -287,6 +286,9 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
     lines += _agreement_lines(compared, rules) or ["- (one rule)"]
     lines += ["", "## Selection notes", "", *([f"- {n}" for n in notes] or ["- none"])]
     lines += ["", "## Unfinished runs", "", *([f"- {u}" for u in sweep.unfinished] or ["- none"]), ""]
+    if sweep.damaged:
+        damaged = [f"- {name}: {why}" for name, why in sweep.damaged.items()]
+        lines += ["## Damaged runs (left out of every table)", "", *damaged, ""]
     text = "\n".join(lines)
     written["results"] = write_atomic(out / "results_selected.csv", lambda tmp: selected.to_csv(tmp, index=False))
     written["report"] = write_atomic(out / "report.md", lambda tmp: Path(tmp).write_text(text))

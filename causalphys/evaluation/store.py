@@ -85,7 +85,7 @@ class RunFolder:
                 f"{self.path} holds the results of another configuration (hash {meta.get('hash')}, this one "
                 f"{self.hash}); use another sweep folder, or delete that run folder to redo it"
             )
-        return True
+        return damage(meta, self.results) is None  # damaged results (cut off, edited) are computed again
 
     @contextlib.contextmanager
     def claim(self):
@@ -116,9 +116,34 @@ class RunFolder:
 
     def write(self, meta: Mapping, rows: list[dict], fields: Sequence[str] = FIELDS) -> None:
         """``run.json`` then ``results.csv`` (columns ``fields``), each atomically: the run counts as finished only
-        after both."""
-        write_text(self.path / META, json.dumps({**meta, "hash": self.hash}, indent=2, default=str) + "\n")
-        write_text(self.results, rows_to_csv(rows, fields))
+        after both. ``run.json`` records the rows' count and the digest of ``results.csv`` (:func:`damage`)."""
+        text = rows_to_csv(rows, fields)
+        meta = {**meta, "hash": self.hash, "n_rows": len(rows), "results_sha256": text_digest(text)}
+        write_text(self.path / META, json.dumps(meta, indent=2, default=str) + "\n")
+        write_text(self.results, text)
+
+
+def text_digest(text: str) -> str:
+    """SHA-256 (first 16 hex digits) of ``text`` as UTF-8: the bytes :func:`~causalphys.atomic.write_text` writes."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def damage(meta: Mapping, results: Path) -> str | None:
+    """Why ``results`` (a run's ``results.csv``) is not what its ``run.json`` (``meta``) says was written — cut off
+    by a full disk, edited by hand — or ``None`` if it is (or the run predates the recorded digest)."""
+    expected = meta.get("results_sha256")
+    if expected is None:
+        return None
+    try:
+        got = hashlib.sha256(Path(results).read_bytes()).hexdigest()[:16]
+    except OSError as err:
+        return f"results.csv cannot be read: {err}"
+    if got != expected:
+        return (
+            f"results.csv does not match its run.json (digest {got}, written {expected}; {meta.get('n_rows')} rows "
+            "were written): cut off or edited"
+        )
+    return None
 
 
 def _plain(data: BenchmarkData) -> dict:

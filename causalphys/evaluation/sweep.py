@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from causalphys.errors import CausalPhysError
+from causalphys.evaluation.store import damage
 
 RESULT_COLUMNS = ("run", "trainer", "env", "split", "metric", "value", "selection")
 """The columns of a run's ``results.csv`` (and of every tidy results table)."""
@@ -43,6 +44,9 @@ class Sweep:
     - ``rows``: every ``results.csv`` row concatenated, with :data:`JOINED_COLUMNS` joined from ``run.json``.
     - ``environments``: ``environments[run][env]`` is the run's ``{"role", "shift", "level", "description"}``.
     - ``unfinished``: the names of run directories without ``results.csv``.
+    - ``damaged``: ``{run directory name: what is wrong}`` for run directories whose files cannot be trusted (an
+      unreadable or malformed ``run.json``/``results.csv``, results that do not match the digest ``run.json``
+      recorded): left out of ``runs`` and ``rows``, so one damaged run does not block the report of the others.
     """
 
     path: Path
@@ -50,6 +54,7 @@ class Sweep:
     rows: pd.DataFrame
     environments: dict[str, dict[str, dict]] = field(default_factory=dict)
     unfinished: list[str] = field(default_factory=list)
+    damaged: dict[str, str] = field(default_factory=dict)
 
     def environment_info(self) -> dict[str, dict]:
         """``env -> info`` over all runs (the first run that describes an environment wins)."""
@@ -91,6 +96,18 @@ def _read_results(path: Path, run: str) -> pd.DataFrame:
     return rows[[*RESULT_COLUMNS, *(c for c in ACTIVE_COLUMNS if c in rows.columns)]]
 
 
+def _read_run(run_dir: Path, results: Path) -> tuple[dict, pd.DataFrame]:
+    """A finished run directory's ``run.json`` and rows; :class:`SweepError` saying what is wrong otherwise."""
+    meta_path = run_dir / "run.json"
+    if not meta_path.is_file():
+        raise SweepError(f"run directory {run_dir} has results.csv but no run.json")
+    meta = _read_run_json(meta_path)
+    wrong = damage(meta, results)
+    if wrong:
+        raise SweepError(f"{results}: {wrong}")
+    return meta, _read_results(results, str(meta["run"]))
+
+
 def _run_record(meta: dict, run_dir: Path) -> dict:
     record = {k: v for k, v in meta.items() if not isinstance(v, (dict, list))}
     record.setdefault("hparams_seed", None)
@@ -108,26 +125,29 @@ def load_sweep(path) -> Sweep:
     root = Path(path)
     if not root.is_dir():
         raise SweepError(f"sweep path {root} is not a directory; expected a directory with one folder per run")
-    records, tables, environments, unfinished = [], [], {}, []
+    records, tables, environments, unfinished, damaged = [], [], {}, [], {}
     for run_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         results = run_dir / "results.csv"
         if not results.is_file():
             unfinished.append(run_dir.name)
             continue
-        meta_path = run_dir / "run.json"
-        if not meta_path.is_file():
-            raise SweepError(f"run directory {run_dir} has results.csv but no run.json")
-        meta = _read_run_json(meta_path)
+        try:
+            meta, table = _read_run(run_dir, results)
+        except SweepError as err:
+            damaged[run_dir.name] = str(err)
+            continue
         run = str(meta["run"])
         if run in environments:
-            raise SweepError(f"run id {run!r} appears twice in {root} (again in {run_dir})")
+            damaged[run_dir.name] = f"run id {run!r} appears twice in {root}"
+            continue
         environments[run] = {env: dict(info) for env, info in meta.get("environments", {}).items()}
         records.append(_run_record(meta, run_dir))
-        tables.append(_read_results(results, run))
+        tables.append(table)
     if not records:
         raise SweepError(
             f"sweep directory {root} holds no finished run: expected sub-directories with run.json and results.csv"
             + (f" (unfinished: {unfinished})" if unfinished else "")
+            + (f" (damaged: {damaged})" if damaged else "")
         )
     runs = pd.DataFrame.from_records(records)
     runs["run"] = runs["run"].astype(str)
@@ -136,4 +156,4 @@ def load_sweep(path) -> Sweep:
     runs["holdout"] = runs["holdout"].astype(object).where(runs["holdout"].notna(), None)
     rows = pd.concat(tables, ignore_index=True)
     rows = rows.merge(runs[["run", *JOINED_COLUMNS]], on="run", how="left", validate="many_to_one")
-    return Sweep(path=root, runs=runs, rows=rows, environments=environments, unfinished=unfinished)
+    return Sweep(path=root, runs=runs, rows=rows, environments=environments, unfinished=unfinished, damaged=damaged)

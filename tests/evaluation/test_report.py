@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -138,3 +139,38 @@ def test_cli_refuses_an_unknown_metric_and_loop_options_on_a_training_sweep(swee
         cli.main([str(sweep_dir), "--out", str(tmp_path / "out"), *args])
     assert exit_info.value.code == code
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_a_cut_off_results_file_is_listed_as_damaged_and_the_rest_is_reported(sweep_dir, tmp_path):
+    """results.csv cut off mid-value (a full disk) used to be read as valid (the cut value taken, the seed count
+    silently dropped); its digest in run.json now names the run damaged, the report leaves it out of every table and
+    says so, and the run is not taken for finished (a rerun computes it again)."""
+    from causalphys.evaluation.store import RunFolder
+
+    folder = RunFolder(sweep_dir / "extra", "feedbeef")
+    meta = {"run": "extra", "group": "g", "benchmark": "bench", "trainer": "erm", "seed": 7, "task": "classification"}
+    folder.write(meta, [{"run": "extra", "trainer": "erm", "env": "test_a", "split": "test", "metric": "accuracy",
+                         "value": 0.123456, "selection": "none"}])  # fmt: skip
+    assert folder.finished() and load_sweep(sweep_dir).damaged == {}
+    text = folder.results.read_text()
+    folder.results.write_text(text[: text.index("0.123") + 3])  # cut inside the value: "0.1"
+    assert not folder.finished()
+    sweep = load_sweep(sweep_dir)
+    assert list(sweep.damaged) == ["extra"] and "does not match its run.json" in sweep.damaged["extra"]
+    assert "extra" not in set(sweep.runs["run"])
+    report = write_report(sweep_dir, out_dir=tmp_path / "out")["report"].read_text()
+    assert "1 damaged (left out)" in report and "## Damaged runs" in report and "- extra: " in report
+
+
+def test_a_corrupt_run_json_or_a_garbage_results_file_no_longer_blocks_the_report(sweep_dir):
+    garbage, corrupt = sweep_dir / "garbage", sweep_dir / "corrupt"
+    for run in (garbage, corrupt):
+        run.mkdir()
+    (garbage / "run.json").write_text(json.dumps({"run": "garbage", "group": "g", "benchmark": "bench",
+                                                  "trainer": "erm", "seed": 0, "task": "classification"}))  # fmt: skip
+    (garbage / "results.csv").write_bytes(b"\x00\x01 not a table")
+    (corrupt / "run.json").write_text("{ cut")
+    (corrupt / "results.csv").write_text("run,trainer,env,split,metric,value,selection\n")
+    sweep = load_sweep(sweep_dir)
+    assert set(sweep.damaged) == {"garbage", "corrupt"} and "cannot read run description" in sweep.damaged["corrupt"]
+    assert len(sweep.runs) > 0
