@@ -167,23 +167,50 @@ def _severity_markdown(table: pd.DataFrame, metric: str) -> str:
     return markdown_table(["selection", "trainer", "shift", "level", "test environment", metric, "seeds"], rows)
 
 
-def plot_severity(selected: pd.DataFrame, path, metric: str = "accuracy", benchmark: str | None = None) -> Path:
+def shared_panels(table: pd.DataFrame) -> list[list[str]]:
+    """The selection rules of a :func:`severity_table`, grouped by the numbers their rows hold: rules that chose the
+    same runs share one panel of the severity plot (in report order)."""
+    panels: dict[tuple, list[str]] = {}
+    for rule, part in table.groupby("selection", sort=False):
+        rows = part.sort_values(["shift", "trainer", "level"])
+        spread = rows["std"].fillna(-1.0).round(12)  # a single seed's NaN spread compares equal to another's
+        columns = (rows["shift"], rows["trainer"], rows["level"], rows["mean"].round(12), spread)
+        numbers = tuple(zip(*columns))
+        panels.setdefault(numbers, []).append(rule)
+    return list(panels.values())
+
+
+def plot_severity(
+    selected: pd.DataFrame,
+    path,
+    metric: str = "accuracy",
+    benchmark: str | None = None,
+    chance: float | None = None,
+) -> Path:
     """Plot ``metric`` against shift level, one line per trainer with error bars (std over seeds), one panel per
-    selection rule (and one row of panels per shift); written atomically to ``path`` (PNG). Returns ``path``."""
+    selection rule (and one row of panels per shift); written atomically to ``path`` (PNG). Returns ``path``.
+
+    Rules whose panels hold the same numbers (they chose the same runs) share one panel, titled with all their
+    names. Accuracy is drawn on a fixed 0-100 % axis with the ``chance`` level (a fraction, e.g. ``1 / n_classes``)
+    as a dashed line, so that panels and reports compare by eye; a shift whose levels are positive and span two
+    decades or more (a dose sweep) gets a logarithmic level axis."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state
 
     table = severity_table(selected, metric, benchmark)
     if table.empty:
         raise ReportError(f"no test environment with a shift and a numeric level among the {metric!r} rows")
-    rules, shifts = list(dict.fromkeys(table["selection"])), list(dict.fromkeys(table["shift"]))
+    shifts = list(dict.fromkeys(table["shift"]))
+    groups = shared_panels(table)
     colors = {t: f"C{k % 10}" for k, t in enumerate(dict.fromkeys(table["trainer"]))}  # one colour per trainer
-    fig = Figure(figsize=(4.0 * len(rules), 3.2 * len(shifts)), layout="constrained")
-    axes = fig.subplots(len(shifts), len(rules), squeeze=False, sharey=True)
+    fig = Figure(figsize=(4.0 * len(groups), 3.2 * len(shifts)), layout="constrained")
+    axes = fig.subplots(len(shifts), len(groups), squeeze=False, sharey=True)
     scale = _scale(metric)
     for i, shift in enumerate(shifts):
-        for j, rule in enumerate(rules):
+        levels = table.loc[table["shift"] == shift, "level"]
+        logarithmic = bool((levels > 0).all()) and levels.max() >= 100 * levels.min()
+        for j, rules in enumerate(groups):
             ax = axes[i][j]
-            panel = table[(table["shift"] == shift) & (table["selection"] == rule)]
+            panel = table[(table["shift"] == shift) & (table["selection"] == rules[0])]
             for trainer, line in panel.groupby("trainer", sort=False):
                 line = line.sort_values("level")
                 err = line["std"].fillna(0.0) * scale
@@ -196,12 +223,26 @@ def plot_severity(selected: pd.DataFrame, path, metric: str = "accuracy", benchm
                     label=trainer,
                     color=colors[trainer],
                 )
-            ax.set_title(rule)
+            if metric == "accuracy":
+                ax.set_ylim(0, 100)
+                if chance is not None:
+                    ax.axhline(100 * chance, color="grey", linestyle="--", linewidth=1, label="chance")
+            if logarithmic:
+                ax.set_xscale("log")
+            ax.set_title(" = ".join(rules), fontsize="medium" if len(rules) == 1 else "small")
             ax.set_xlabel(f"shift level ({shift})")
             ax.grid(alpha=0.3)
         axes[i][0].set_ylabel(f"{metric} (%)" if metric == "accuracy" else metric)
     axes[0][0].legend(fontsize="small")
     return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+
+
+def _chance(sweep: Sweep, benchmark: str) -> float | None:
+    """``1 / n_classes`` of a classification benchmark's runs (``run.json``), else ``None``."""
+    runs = sweep.runs[sweep.runs["benchmark"] == benchmark]
+    if "n_classes" not in runs or runs["n_classes"].isna().all():
+        return None
+    return 1.0 / max(int(runs["n_classes"].dropna().iloc[0]), 1)
 
 
 def _default_metric(sweep: Sweep, benchmark: str) -> str:
@@ -266,7 +307,9 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
         severity = severity_table(selected, m, benchmark)
         if not severity.empty:
             name = "severity.png" if len(benchmarks) == 1 else f"severity_{benchmark}.png"
-            written[name.removesuffix(".png")] = plot_severity(selected, out / name, m, benchmark)
+            written[name.removesuffix(".png")] = plot_severity(
+                selected, out / name, m, benchmark, _chance(sweep, benchmark)
+            )
             lines += [f"### Severity ({m} against shift level; plot: {name})", "", _severity_markdown(severity, m), ""]
     lines += ["", "## Agreement between selection rules", ""]
     per_group = candidates(sweep).groupby("group").size()

@@ -174,3 +174,21 @@ def test_a_corrupt_run_json_or_a_garbage_results_file_no_longer_blocks_the_repor
     sweep = load_sweep(sweep_dir)
     assert set(sweep.damaged) == {"garbage", "corrupt"} and "cannot read run description" in sweep.damaged["corrupt"]
     assert len(sweep.runs) > 0
+
+
+def test_rules_that_chose_the_same_runs_share_one_severity_panel(selected):
+    """Identical panels were drawn once per rule; now rules with the same numbers share a panel (NaN std of a
+    single seed compares equal too)."""
+    from causalphys.evaluation.report import shared_panels
+
+    table = severity_table(selected)
+    groups = shared_panels(table)
+    assert sorted(r for g in groups for r in g) == sorted(set(table["selection"]))
+    for group in groups:
+        first = table[table["selection"] == group[0]].reset_index(drop=True)
+        for rule in group[1:]:
+            other = table[table["selection"] == rule].reset_index(drop=True)
+            assert first[["trainer", "level", "mean"]].equals(other[["trainer", "level", "mean"]])
+    for rule in (TDV, LOO):  # LOO's rows are single seeds: their std is NaN
+        twin = pd.concat([table, table[table["selection"] == rule].assign(selection="twin")])
+        assert ["twin"] in [g[1:] for g in shared_panels(twin) if g[0] == rule]
