@@ -41,7 +41,7 @@ from omegaconf import DictConfig, OmegaConf
 from causalphys.data.benchmark import Benchmark, BenchmarkData
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.evaluation.external import MODEL_FILE
-from causalphys.evaluation.harness import evaluate_run, net_from_config
+from causalphys.evaluation.harness import environment_records, evaluate_run, net_from_config
 from causalphys.evaluation.store import RESULTS, RunBusy, RunFolder, cached_data, config_hash
 from causalphys.trainers.base import Trainer
 from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_space, sample_search_space
@@ -314,7 +314,7 @@ def _run(cfg: DictConfig, folder: RunFolder, run_id: str, trainer_name: str) -> 
         "task": data.task,
         "n_classes": data.n_outputs if data.task == "classification" else None,
         "train_envs": list(data.train),
-        "environments": {k: v.to_dict() for k, v in data.info.items()},
+        "environments": environment_records(data),
         "hparams": parts["hparams"],
         "seconds": time.perf_counter() - started,
         "threads": torch.get_num_threads(),

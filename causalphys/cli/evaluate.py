@@ -39,6 +39,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from causalphys.evaluation.external import score_model, source_info
+from causalphys.evaluation.harness import environment_records
 from causalphys.evaluation.store import META, RESULTS, RunFolder, StoreError, config_hash
 from causalphys.run import (
     CONF_DIR,
@@ -147,7 +148,7 @@ def _score(cfg: DictConfig, folder: RunFolder, run_id: str, info: dict, name: st
         "task": data.task,
         "n_classes": data.n_outputs if data.task == "classification" else None,
         "train_envs": list(data.train),
-        "environments": {k: v.to_dict() for k, v in data.info.items()},
+        "environments": environment_records(data),
         "hparams": {},
         "seconds": time.perf_counter() - started,
         "threads": torch.get_num_threads(),

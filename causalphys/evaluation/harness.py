@@ -96,6 +96,19 @@ def split_test(x: torch.Tensor, y: torch.Tensor, seed: int, env: str) -> tuple[t
     return (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
 
 
+def environment_records(data: BenchmarkData) -> dict[str, dict]:
+    """``{env: {"role", "shift", "level", "description", "units": {split: n}}}`` for a run's ``run.json``: what
+    each environment is, and how many units each of its scored splits holds (``test`` and ``test_val`` as
+    :func:`split_test` cuts them), so that a report can say how many units stand behind a number."""
+    units: dict[str, dict[str, int]] = {}
+    for env in data.train:
+        units[env] = {"train": len(data.train[env][1]), "val": len(data.val[env][1])}
+    for env, (_, y) in data.test.items():
+        held = max(1, int(round(TEST_VAL_FRACTION * len(y))))
+        units[env] = {"test": len(y) - held, "test_val": held}
+    return {env: {**info.to_dict(), "units": units.get(env, {})} for env, info in data.info.items()}
+
+
 def tidy_row(run: str, trainer: str, env: str, split: str, metric: str, value: float) -> dict:
     """One result row ``run, trainer, env, split, metric, value, selection`` (``selection = "none"``: the rules
     choose at report time)."""

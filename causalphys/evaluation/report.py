@@ -13,6 +13,7 @@ in percent, every other metric raw.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -105,27 +106,45 @@ def summary_table(selected: pd.DataFrame, metric: str = "accuracy", benchmark: s
     return markdown_table(["trainer", "selection", *columns, "seeds"], rows)
 
 
+def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % for ``z = 1.96``) of a proportion ``share`` observed on ``n`` units: how sure
+    one run's accuracy is, from its test units alone (Wilson, J. Am. Stat. Assoc. 22:209, 1927)."""
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def per_environment_table(
     selected: pd.DataFrame,
     descriptions: Mapping[str, str] | None = None,
     rule: str = DEFAULT_RULE,
     metric: str = "accuracy",
     benchmark: str | None = None,
+    units: Mapping[str, int] | None = None,
 ) -> str:
-    """Markdown: one row per test environment (with its description), one column per trainer; the cells are the
-    test ``metric`` (mean ± std over seeds) of the runs ``rule`` chose."""
+    """Markdown: one row per test environment (with its description and, where ``units`` gives it, the number of
+    test units behind each cell), one column per trainer; the cells are the test ``metric`` (mean ± std over seeds)
+    of the runs ``rule`` chose — for an accuracy of a single run, with its 95 % Wilson interval in brackets."""
     rows = _rows_of(selected, metric, benchmark)
     rows = rows[(rows["selection"] == rule) & (rows["split"] == "test")]
     if rows.empty:
         raise ReportError(f"no test rows of metric {metric!r} chosen by rule {rule!r}")
     trainers = list(dict.fromkeys(rows["trainer"]))
-    descriptions = descriptions or {}
+    descriptions, units = descriptions or {}, units or {}
     body = []
     for env in _test_envs(rows):
         at = rows[rows["env"] == env]
-        cells = [_cell(at.loc[at["trainer"] == t].groupby("seed")["value"].mean(), metric) for t in trainers]
-        body.append([env, descriptions.get(env, "") or "", *cells])
-    return markdown_table(["test environment", "description", *trainers], body)
+        cells = []
+        for t in trainers:
+            values = at.loc[at["trainer"] == t].groupby("seed")["value"].mean()
+            cell = _cell(values, metric)
+            n = units.get(env)
+            if metric == "accuracy" and len(values) == 1 and n:
+                low, high = wilson_interval(float(values.iloc[0]), int(n))
+                cell += f" [{100 * low:.1f}, {100 * high:.1f}]"
+            cells.append(cell)
+        body.append([env, descriptions.get(env, "") or "", str(units.get(env, MISSING)), *cells])
+    return markdown_table(["test environment", "description", "test units", *trainers], body)
 
 
 def severity_table(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | None = None) -> pd.DataFrame:
@@ -286,6 +305,7 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
     selected = selected_rows(sweep, choices)
     info = sweep.environment_info()
     descriptions = {env: i.get("description", "") for env, i in info.items()}
+    units = {env: i["units"]["test"] for env, i in info.items() if "test" in (i.get("units") or {})}
     benchmarks = list(dict.fromkeys(sweep.runs["benchmark"]))
     lines = [f"# Sweep report: {sweep.path}", ""]
     lines.append(
@@ -301,9 +321,16 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
             lines.append(f"No selected rows of metric {m!r}.")
             continue
         lines += [f"### Summary ({m}, by selection rule)", "", summary_table(selected, m, benchmark), ""]
+        lines += [
+            "Cells: the mean over seeds ± their standard deviation (ddof 1; a spread of the runs, not a standard "
+            "error of the mean); a cell without ± is one run. The OOD gap is in-distribution minus the mean over "
+            "the row's test environments (so it moves when a shift adds environments). Units per test environment "
+            "and one run's binomial interval: the table below.",
+            "",
+        ]
         if (rows["selection"] == DEFAULT_RULE).any():
             lines += [f"### Per test environment ({m}, {DEFAULT_RULE})", ""]
-            lines += [per_environment_table(selected, descriptions, DEFAULT_RULE, m, benchmark), ""]
+            lines += [per_environment_table(selected, descriptions, DEFAULT_RULE, m, benchmark, units), ""]
         severity = severity_table(selected, m, benchmark)
         if not severity.empty:
             name = "severity.png" if len(benchmarks) == 1 else f"severity_{benchmark}.png"

@@ -61,13 +61,26 @@ def test_summary_table_prints_other_metrics_raw(selected):
 
 def test_per_environment_table(selected):
     rows = _table(per_environment_table(selected, {"dose_0": "full dose", "dose_1": "low dose"}))
-    assert rows[0] == ["test environment", "description", "erm", "irm"]
+    assert rows[0] == ["test environment", "description", "test units", "erm", "irm"]
     assert rows[2:] == [
-        ["dose_0", "full dose", "65.0 ± 7.1", "70.0 ± 7.1"],
-        ["dose_1", "low dose", "45.0 ± 7.1", "60.0 ± 7.1"],
+        ["dose_0", "full dose", "—", "65.0 ± 7.1", "70.0 ± 7.1"],
+        ["dose_1", "low dose", "—", "45.0 ± 7.1", "60.0 ± 7.1"],
     ]
     oracle = _table(per_environment_table(selected, rule=ORACLE))
-    assert oracle[3] == ["dose_1", "", "55.0 ± 7.1", "70.0 ± 7.1"]
+    assert oracle[3] == ["dose_1", "", "—", "55.0 ± 7.1", "70.0 ± 7.1"]
+
+
+def test_one_runs_accuracy_comes_with_its_binomial_interval(selected):
+    """With the units behind a cell known (run.json's environments record them), a single run's accuracy gets its
+    95 % Wilson interval; cells over seeds keep mean ± std."""
+    from causalphys.evaluation.report import wilson_interval
+
+    low, high = wilson_interval(0.5, 100)
+    assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)  # the textbook value for 50 of 100
+    one = selected[selected["seed"] == 0]
+    rows = _table(per_environment_table(one, units={"dose_0": 400, "dose_1": 400}))
+    assert rows[2][2] == "400" and rows[2][3].startswith("70.0 [") and "±" not in rows[2][3]  # seed 0: 70 %
+    assert rows[2][3] == "70.0 [{:.1f}, {:.1f}]".format(*(100 * v for v in wilson_interval(0.70, 400)))
 
 
 def test_severity_table_and_plot(selected, tmp_path):
