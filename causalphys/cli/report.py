@@ -68,6 +68,9 @@ def main(argv=None) -> dict[str, Path]:
             written = write_report(args.sweep_dir, out_dir=args.out, metric=args.metric)
     except CausalPhysError as err:
         p.exit(1, f"{p.prog}: error: {err}\n")
+    except PermissionError as err:  # a read-only sweep folder (a colleague's, an archive): write elsewhere
+        where = args.out or args.sweep_dir
+        p.exit(1, f"{p.prog}: error: cannot write the report into {where} ({err.strerror}): give --out DIR\n")
     print(written["report"].read_text(), end="")
     for name, path in written.items():
         print(f"wrote {name}: {path}", file=sys.stderr)

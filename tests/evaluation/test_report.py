@@ -205,3 +205,17 @@ def test_rules_that_chose_the_same_runs_share_one_severity_panel(selected):
     for rule in (TDV, LOO):  # LOO's rows are single seeds: their std is NaN
         twin = pd.concat([table, table[table["selection"] == rule].assign(selection="twin")])
         assert ["twin"] in [g[1:] for g in shared_panels(twin) if g[0] == rule]
+
+
+def test_a_read_only_sweep_folder_gets_a_hint_to_write_elsewhere(sweep_dir, tmp_path, capsys, monkeypatch):
+    """A raw OSError before; now the error names the folder and suggests --out. (The write is made to fail as a
+    read-only folder makes it fail: the tests may run as root, whom a folder's mode does not stop.)"""
+
+    def read_only(path, write):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("causalphys.evaluation.report.write_atomic", read_only)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(sweep_dir)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and f"cannot write the report into {sweep_dir}" in err and "give --out DIR" in err
