@@ -61,7 +61,9 @@ def instrument_of_tiles(images: torch.Tensor, pixel_size: float, settings: Mappi
         raise ParameterError(f"benchmark.recorded: {err}") from err
 
 
-def reimage(images: torch.Tensor, instrument: RecordedInstrument, spec: Mapping[str, object], seed: int, stream: str):
+def reimage_tiles(
+    images: torch.Tensor, instrument: RecordedInstrument, spec: Mapping[str, object], seed: int, stream: str
+) -> torch.Tensor:
     """``images`` ``(n, h, w)`` re-imaged under the interventions ``spec`` on the instrument nodes: the ``image``
     node of ``recorded_scm(images, instrument)`` with ``do(recorded := images)`` unit by unit, ``(n, h, w)``.
     Chunk ``k`` draws its noise with ``derive_seed(seed, "reimage", stream, k)``."""
@@ -107,7 +109,7 @@ def shifted_environments(
             spec = dict(spec)
             source = names[int(spec.pop("lab"))] if "lab" in spec else names[0]
             try:
-                images = reimage(tests[source], instruments[source], spec, seed, f"shift:{shift.name}")
+                images = reimage_tiles(tests[source], instruments[source], spec, seed, f"shift:{shift.name}")
             except ParameterError as err:
                 raise ParameterError(f"shift {shift.name!r}, environment {env!r}: {err}") from err
             text = f"{source} re-imaged: {info.description}; recorded {instruments[source].describe()}"
