@@ -196,7 +196,14 @@ class TabularBenchmark(Benchmark):
         """Read the file and build one seed's :class:`BenchmarkData` (module docstring); ``progress`` is unused."""
         self.check()
         self.path_ = self.resolve_path()
-        frame = pd.read_csv(self.path_)
+        try:
+            frame = pd.read_csv(self.path_)
+        except pd.errors.EmptyDataError as err:
+            raise ParameterError(f"{self.path_} is empty: no header, no rows") from err
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise ParameterError(f"{self.path_} is not a readable CSV file: {err}") from err
+        if frame.empty:
+            raise ParameterError(f"{self.path_} has a header but no rows")
         columns = list(frame.columns)
         drop = _names("drop", self.drop) or []
         features = _names("features", self.features)
@@ -247,9 +254,11 @@ class TabularBenchmark(Benchmark):
         """``T(X)`` as float64 ``(n, d)``, after checking for NaNs and (with ``log_transform``) negative values."""
         X = frame[features].to_numpy(dtype=np.float64)
         for j, col in enumerate(features):
-            n_nan = int(np.isnan(X[:, j]).sum())
+            n_nan, n_inf = int(np.isnan(X[:, j]).sum()), int(np.isinf(X[:, j]).sum())
             if n_nan:
                 raise ParameterError(f"feature column {col!r} has {n_nan} NaN value(s) in the used environments")
+            if n_inf:
+                raise ParameterError(f"feature column {col!r} has {n_inf} infinite value(s) in the used environments")
             if self.log_transform:
                 self._check_nonnegative(col, X[:, j])
         return np.log1p(X) if self.log_transform else X
@@ -275,6 +284,9 @@ class TabularBenchmark(Benchmark):
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             raise ParameterError(f"regression target column {self.target!r} is not numeric (dtype {column.dtype})")
         values = column.to_numpy(dtype=np.float64)
+        n_inf = int(np.isinf(values).sum())
+        if n_inf:
+            raise ParameterError(f"target column {self.target!r} has {n_inf} infinite value(s) in the used rows")
         if self.log_transform:
             self._check_nonnegative(self.target, values)
             values = np.log1p(values)

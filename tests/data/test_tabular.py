@@ -159,6 +159,21 @@ def test_bad_feature_columns(csv, tmp_path):
         bench(write(tmp_path, frame)).load(0)
 
 
+def test_infinite_values_and_empty_files_are_named(tmp_path):
+    """``inf`` in a CSV passed as a value and an empty file gave a pandas traceback: both are named now."""
+    frame = make_frame()
+    frame.loc[[1, 2], "a"] = np.inf
+    with pytest.raises(ParameterError, match=r"feature column 'a' has 2 infinite value\(s\)"):
+        bench(write(tmp_path, frame)).load(0)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ParameterError, match=r"empty.csv is empty"):
+        bench(str(empty)).load(0)
+    empty.write_text("env,a,b,y\n")
+    with pytest.raises(ParameterError, match="has a header but no rows"):
+        bench(str(empty)).load(0)
+
+
 def test_too_few_rows_in_a_split(csv, tmp_path):
     with pytest.raises(ParameterError, match=r"val split of environment site=1 has 1 row"):
         bench(csv, max_rows_per_env=4, val_fraction=0.2).load(0)
