@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import warnings
 
 import torch
 
@@ -46,6 +47,19 @@ class AnnealedPenaltyTrainer(Trainer):
         self.penalty_anneal_steps = check.nonnegative_int(owner, "penalty_anneal_steps", penalty_anneal_steps)
         self.restart_optimizer = check.boolean(owner, "restart_optimizer", restart_optimizer)
         super().__init__(**kwargs)
+
+    def prepare(self, env_names: list[object]) -> None:
+        """Warn when the run ends before the penalty reaches its weight (``steps <= penalty_anneal_steps`` with
+        ``penalty_weight != 1``): such a run is mostly its warm-up, not the method it is named after."""
+        super().prepare(env_names)
+        if self.steps <= self.penalty_anneal_steps and self.penalty_weight != 1.0:
+            warnings.warn(
+                f"{type(self).__name__}: steps={self.steps} end before penalty_anneal_steps={self.penalty_anneal_steps}"
+                f", so the penalty never reaches penalty_weight={self.penalty_weight:g} (lambda stays 1): the run "
+                "measures the warm-up, not the method; give more steps or a shorter penalty_anneal_steps",
+                UserWarning,
+                stacklevel=3,
+            )
 
     @abc.abstractmethod
     def penalty(

@@ -61,6 +61,7 @@ class Fishr(AnnealedPenaltyTrainer):
         super().__init__(penalty_weight=penalty_weight, penalty_anneal_steps=penalty_anneal_steps, **kwargs)
 
     def prepare(self, env_names: list[object]) -> None:
+        super().prepare(env_names)
         head = list(self.net_.classifier.parameters())
         n_params = sum(p.numel() for p in head)
         dtype = head[0].dtype if head else torch.get_default_dtype()
