@@ -69,8 +69,14 @@ class Constant(Mechanism):
         try:
             return torch.broadcast_to(v, (n, *self.shape)).clone()
         except RuntimeError as err:
+            if self.is_per_unit(n):
+                raise ParameterError(
+                    f"a per-unit value of shape {tuple(v.shape)}: each unit's {tuple(v.shape[1:])} does not fit the "
+                    f"node's shape {self.shape}"
+                ) from err
             raise ParameterError(
-                f"a value of shape {tuple(v.shape[1:])} does not fit the node's shape {self.shape}"
+                f"a value of shape {tuple(v.shape[1:])} fits neither the node's shape {self.shape} (one value for "
+                f"every unit) nor the batch of {n} units (one value per unit: first dimension {n})"
             ) from err
 
     def __repr__(self):

@@ -309,7 +309,8 @@ def test_bad_recordings_and_settings_name_what_is_wrong(simulated):
         RecordedInstrument(pixel_size=0.1, probe_sigma=-1.0, dose=1e5)
     with pytest.raises(ParameterError, match="or pixel_size"):
         recorded_scm(counts)
-    with pytest.raises(ValueError, match=r"node 'recorded'.*\(150, 160\) does not fit the node's shape \(160, 160\)"):
+    per_unit = r"node 'recorded'.*each unit's \(150, 160\) does not fit the node's shape \(160, 160\)"
+    with pytest.raises(ValueError, match=per_unit):
         recorded_scm(counts, instrument).do(recorded=torch.zeros(2, 150, 160), dose=1e3).sample(2, seed=0)
 
 

@@ -119,5 +119,6 @@ def test_do_with_a_number_fills_a_shaped_node():
     assert b["image"].shape == (3, 8, 8) and torch.all(b["image"] == 0.5)
     per_unit = scm.do(image=torch.tensor([1.0, 2.0, 3.0])).sample(3, seed=0)
     assert torch.equal(per_unit["image"][:, 4, 4], torch.tensor([1.0, 2.0, 3.0]))
-    with pytest.raises(cp.MechanismError, match=r"shape \(5,\) does not fit the node's shape \(8, 8\)"):
+    message = r"shape \(5,\) fits neither the node's shape \(8, 8\).*nor the batch of 3 units"
+    with pytest.raises(cp.MechanismError, match=message):
         scm.do(image=torch.ones(5)).sample(3, seed=0)
