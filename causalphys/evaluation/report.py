@@ -5,7 +5,9 @@ that chose it. Per seed ``s`` (one group per trainer and seed), with ``m`` the m
 
 - in-distribution ``ID_s = mean_{e in train} m_val(e)`` (over the chosen runs' validation rows);
 - test environment ``t``: ``m_test(t)``; worst ``= min_t m_test(t)`` (``max`` for lower-is-better metrics);
-- OOD gap ``= ID_s - mean_t m_test(t)``.
+- OOD gap ``= ID_s - mean_t m_test(t)`` over the benchmark's own test environments ``t`` (those no shift made,
+  so that adding a shift to a sweep does not move it; over every test environment where all come from shifts),
+  with the sign turned for lower-is-better metrics (``mean_t m_test(t) - ID_s``): a positive gap is always a loss.
 
 A cell is ``mean ± std`` over seeds (``std`` with ``ddof=1``; one seed shows the mean alone); accuracy is printed
 in percent, every other metric raw.
@@ -90,7 +92,10 @@ def per_seed(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | 
         record = {"trainer": trainer, "selection": rule, "seed": seed, "in-distribution": val.mean()}
         record.update({env: test.get(env, np.nan) for env in envs})
         record["worst test"] = worst(test.to_numpy()) if len(test) else np.nan
-        record["OOD gap"] = record["in-distribution"] - test.mean() if len(test) else np.nan
+        own = unit.loc[(unit["split"] == "test") & unit["shift"].isna(), "env"].unique() if "shift" in unit else []
+        base = test[test.index.isin(own)] if len(own) else test
+        gap = record["in-distribution"] - base.mean() if len(base) else np.nan
+        record["OOD gap"] = gap if higher_is_better(metric) else -gap
         records.append(record)
     return pd.DataFrame.from_records(records)
 
@@ -323,9 +328,10 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
         lines += [f"### Summary ({m}, by selection rule)", "", summary_table(selected, m, benchmark), ""]
         lines += [
             "Cells: the mean over seeds ± their standard deviation (ddof 1; a spread of the runs, not a standard "
-            "error of the mean); a cell without ± is one run. The OOD gap is in-distribution minus the mean over "
-            "the row's test environments (so it moves when a shift adds environments). Units per test environment "
-            "and one run's binomial interval: the table below.",
+            "error of the mean); a cell without ± is one run. The OOD gap is the loss from in-distribution to the "
+            "mean over the benchmark's own test environments (not the shifts': adding a shift does not move it; "
+            "positive = worse, for every metric). Units per test environment and one run's binomial interval: the "
+            "table below.",
             "",
         ]
         if (rows["selection"] == DEFAULT_RULE).any():

@@ -53,8 +53,9 @@ def test_summary_table_cells_are_mean_pm_std_over_seeds(selected):
 
 def test_summary_table_prints_other_metrics_raw(selected):
     body = {(r[0], r[1]): r[2:] for r in _table(summary_table(selected, metric="nll"))[2:]}
-    # nll = 1 - accuracy; lower is better, so the worst test environment is the largest nll
-    assert body[("erm", LOO)] == ["0.250", "0.200", "0.400", "0.400", "-0.050", "1"]
+    # nll = 1 - accuracy; lower is better, so the worst test environment is the largest nll, and the OOD gap is
+    # test minus in-distribution: positive = worse, as for accuracy (it was -0.050 here, +5.0 points for accuracy)
+    assert body[("erm", LOO)] == ["0.250", "0.200", "0.400", "0.400", "0.050", "1"]
     with pytest.raises(ReportError, match="'rmse'"):
         summary_table(selected, metric="rmse")
 
@@ -219,3 +220,14 @@ def test_a_read_only_sweep_folder_gets_a_hint_to_write_elsewhere(sweep_dir, tmp_
         cli.main([str(sweep_dir)])
     err = capsys.readouterr().err
     assert exit_info.value.code == 1 and f"cannot write the report into {sweep_dir}" in err and "give --out DIR" in err
+
+
+def test_the_ood_gap_does_not_move_when_a_shift_adds_test_environments(selected):
+    """The gap is taken over the benchmark's own test environments (no shift made them): a shift added to the sweep
+    adds columns but leaves the gap as it was (it averaged every test environment before)."""
+    own = selected.assign(shift=selected["shift"].where(selected["env"] != "dose_0", None))
+    gap = {(r[0], r[1]): r[-2] for r in _table(summary_table(own))[2:]}
+    assert gap[("erm", LOO)] == "-5.0"  # in-distribution 75 against dose_0's 80, dose_1 left out
+    extra = own[own["env"] == "dose_1"].assign(env="dose_9", level=9.0, value=0.0)
+    wider = {(r[0], r[1]): r[-2] for r in _table(summary_table(pd.concat([own, extra])))[2:]}
+    assert wider == gap
