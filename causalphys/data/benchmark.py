@@ -7,7 +7,9 @@ plain tensors, so the harness neither knows nor cares whether the data came from
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -118,6 +120,15 @@ class BenchmarkData:
             return int(max(int(y.max()) for y in ys if y.numel()) + 1)
         y = ys[0]
         return 1 if y.dim() == 1 else int(y.shape[1])
+
+
+@runtime_checkable
+class Shift(Protocol):
+    """What a benchmark needs from a shift (:class:`causalphys.evaluation.shifts.DistributionShift`)."""
+
+    name: str
+
+    def environments(self, ctx) -> Mapping[str, tuple[Mapping[str, object], EnvironmentInfo]]: ...
 
 
 class Benchmark:

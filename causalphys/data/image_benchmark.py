@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
+from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, Shift
 from causalphys.data.images import (
     CACHE_VERSION,
     FileTiles,
@@ -200,7 +200,7 @@ class ImageBenchmark(Benchmark):
                 "train is empty (a benchmark to score a model on, not to train one): give classes=[...], the class "
                 "names in the model's output order"
             )
-        bad = [type(s).__name__ for s in self.shifts if not callable(getattr(s, "environments", None))]
+        bad = [type(s).__name__ for s in self.shifts if not isinstance(s, Shift)]
         if bad:
             raise ParameterError(f"shifts must be shifts (conf/shift/), got {bad}")
         if not isinstance(self.recorded, Mapping):

@@ -30,11 +30,10 @@ target are nodes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, runtime_checkable
 
 import torch
 
-from causalphys.data.benchmark import ROLES, Benchmark, BenchmarkData, EnvironmentInfo
+from causalphys.data.benchmark import ROLES, Benchmark, BenchmarkData, EnvironmentInfo, Shift
 from causalphys.data.tensors import environment_tensors, input_tensor
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.scm.batch import Batch
@@ -47,15 +46,6 @@ from causalphys.seeding import derive_seed, make_generator
 TASKS = ("classification", "regression")
 ENVIRONMENT_KEYS = ("role", "do")
 Progress = Callable[[str, int, int], None]
-
-
-@runtime_checkable
-class Shift(Protocol):
-    """What a benchmark needs from a shift (:class:`causalphys.evaluation.shifts.DistributionShift`)."""
-
-    name: str
-
-    def environments(self, ctx) -> Mapping[str, tuple[Mapping[str, object], EnvironmentInfo]]: ...
 
 
 def describe_interventions(spec: Mapping[str, object]) -> str:
