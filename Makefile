@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.causalphys-installed
 
-.PHONY: install demo test test-cluster lint bench clean
+.PHONY: install demo test test-real test-cluster lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ demo: install
 
 # pytest's exit code 5 (no test collected) is a failure here, not a pass.
 test: install
-	$(PY) -m pytest -m "not slow and not cluster" -q; rc=$$?; \
+	$(PY) -m pytest -m "not slow and not cluster and not real_data" -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The tests on the recorded SrTiO3 image of ../shared/data/stem/ (or $$CAUSALPHYS_STEM): its physics, its file
+# benchmark and the README section that uses it. They fail, never skip, without the file.
+test-real: install
+	$(PY) -m pytest -m real_data -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-real: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # Sweeps through Slurm (hydra/launcher=slurm) against a real single-node Slurm that tests/cluster/with_slurm.sh
 # installs (apt-get, as root on Debian 12), starts before and stops after the tests, pass or fail.

@@ -64,6 +64,7 @@ def test_every_shift_config_instantiates_on_the_default_benchmark(shift):
         assert any(env.startswith(_compose([f"shift={shift}"]).shift.name) for env in envs)
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("shift", ["reimaged_dose", *RECORDED_SHIFTS])
 def test_every_recorded_image_shift_makes_its_environments_on_the_real_image(shift):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -255,7 +256,9 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
 BENCHMARKS = sorted(p.stem for p in (CONF_DIR / "benchmark").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("benchmark", BENCHMARKS)
+@pytest.mark.parametrize(
+    "benchmark", [pytest.param(b, marks=pytest.mark.real_data) if b == "srtio3" else b for b in BENCHMARKS]
+)
 def test_every_benchmark_config_instantiates_and_checks(benchmark):
     """Every conf/benchmark/*.yaml builds and passes check(); `images` waits for the user's files and says so."""
     cfg = _compose([f"benchmark={benchmark}"])

@@ -202,6 +202,7 @@ def test_hyperspy_layout_stack_signal_axes_last(tmp_path):
         read_image(tmp_path / "si.hspy")
 
 
+@pytest.mark.real_data
 def test_the_real_stem_recording(stem_file):
     rec = read_image(stem_file, unit="nm")
     assert rec.shape == (1, 400, 380) and rec.data.dtype == np.float64

@@ -52,16 +52,18 @@ def simulated():
     return counts, expected, instrument, recorded_scm(counts, instrument)
 
 
-@pytest.fixture(scope="module", params=["real", "simulated"])
-def recording(request, real, simulated):
-    """``(images (n, H, W), recorded instrument, SCM)`` of the real and of the simulated recording."""
+@pytest.fixture(scope="module", params=[pytest.param("real", marks=pytest.mark.real_data), "simulated"])
+def recording(request, simulated):
+    """``(images (n, H, W), recorded instrument, SCM)`` of the real and of the simulated recording (the real one
+    asked for only by its own parameter: the simulated tests run without the shared data)."""
     if request.param == "real":
-        image, instrument, scm = real
+        image, instrument, scm = request.getfixturevalue("real")
         return image.unsqueeze(0), instrument, scm
     counts, _, instrument, scm = simulated
     return counts, instrument, scm
 
 
+@pytest.mark.real_data
 def test_the_real_image_is_srtio3_along_110_with_its_lattice_constant_within_one_percent(real):
     image, instrument, _ = real
     lattice = lattice_vectors(image, instrument.pixel_size)
@@ -136,6 +138,7 @@ def test_a_two_percent_scale_error_reads_back_from_the_fft_within_a_fifth_of_a_p
     assert abs(abs(y_before / y_after) - 1) < 0.002, (y_before, y_after)
 
 
+@pytest.mark.real_data
 def test_the_observational_default_gives_back_the_recording_exactly(real):
     image, instrument, scm = real
     batch = scm.sample(3, seed=0)
@@ -147,6 +150,7 @@ def test_the_observational_default_gives_back_the_recording_exactly(real):
     assert instrument.dose_source == "estimated" and 1e4 < instrument.dose < 1e7
 
 
+@pytest.mark.real_data
 def test_a_better_instrument_than_recorded_is_refused_with_the_reason(real, simulated):
     _, instrument, scm = real
     with pytest.raises(ParameterError, match=r"narrower than the recorded resolution.*does not hold"):
@@ -160,6 +164,7 @@ def test_a_better_instrument_than_recorded_is_refused_with_the_reason(real, simu
         sim.do(line_jitter=-0.1).sample(1, seed=0)
 
 
+@pytest.mark.real_data
 def test_counterfactual_pairs_share_the_specimen_and_seeds_determine_everything(real):
     image, instrument, _ = real
     tiles = torch.stack([image[:200, :190], image[:200, 190:], image[200:, :190], image[200:, 190:]])
@@ -215,6 +220,7 @@ def test_positions_outside_the_field_are_reflected_about_the_edge_pixels():
     assert torch.allclose(blurred, torch.full_like(blurred, 5.0), atol=1e-9)
 
 
+@pytest.mark.real_data
 def test_the_degradation_shift_moves_every_node_from_the_recording_toward_its_target(real):
     image, instrument, scm = real
     shift = Degradation({"probe_sigma": 1.2, "dose": 300.0, "drift_speed": 2.0}, levels=[0, 0.5, 1, 1.5])
