@@ -33,6 +33,17 @@ NoiseSource = Callable[[str, Mechanism], "torch.Tensor | None"]
 _PREFETCH_MIN_UNITS = 256  # below this a background thread costs more than it saves
 
 
+def _exact_cast(source: torch.dtype, target: torch.dtype) -> bool:
+    """Whether a mechanism's output of dtype ``source`` converts to the sampling dtype ``target`` without loss, as
+    done silently: booleans and integers (labels, counts) into a floating dtype, a narrower float into a wider one.
+    A wider float into a narrower one (float64 -> float32), anything complex, or a float into an integer is refused."""
+    if source.is_complex or not target.is_floating_point:
+        return False
+    if not source.is_floating_point:
+        return True
+    return torch.finfo(source).bits < torch.finfo(target).bits
+
+
 class SCM:
     """A structural causal model.
 
@@ -189,6 +200,14 @@ class SCM:
                 f"the mechanism of node {node!r} returned shape {tuple(out.shape)}; expected {(n, *mech.shape)}",
                 node,
             )
+        if out.dtype != dtype:
+            if not _exact_cast(out.dtype, dtype):
+                raise MechanismError(
+                    f"the mechanism of node {node!r} returned dtype {out.dtype} but the SCM samples in {dtype}: "
+                    f"converting would lose precision; return the sampling dtype (the mechanism's `dtype` argument, "
+                    f"or `.to(dtype)`), or sample in {out.dtype}",
+                    node,
+                )
         if out.dtype != dtype or out.device != device:
             out = out.to(device=device, dtype=dtype)
         # one pass: a sum is finite unless some value is NaN or ±inf (or the sum overflows, rechecked exactly)

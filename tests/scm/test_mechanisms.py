@@ -145,3 +145,21 @@ def test_a_parent_called_u_is_named_as_the_noise_argument():
     graph = cp.CausalGraph([("u", "y")])
     with pytest.raises(cp.MechanismError, match="'u' is the name a mechanism's function gives its noise"):
         cp.SCM(graph, {"u": cp.mech.Normal(), "y": cp.mech.Function(lambda u: 2 * u, noise=cp.noise.Normal())})
+
+
+def test_a_lossy_output_dtype_is_refused_and_an_exact_one_converted():
+    """A mechanism computing in float64 under float32 sampling used to be rounded silently (issue 19 §4)."""
+    graph = cp.CausalGraph([("x", "y")])
+
+    def scm(fn):
+        return cp.SCM(graph, {"x": cp.mech.Normal(), "y": cp.mech.Function(fn)})
+
+    with pytest.raises(
+        cp.MechanismError, match=r"node 'y' returned dtype torch.float64 but the SCM samples in torch.float32"
+    ):
+        scm(lambda x: x.double() / 3).sample(4, seed=0)
+    # float32 output under float64 sampling, and booleans or integers, convert exactly
+    assert scm(lambda x: x.float()).sample(4, seed=0, dtype=torch.float64)["y"].dtype == torch.float64
+    out = scm(lambda x: x > 0).sample(6, seed=0)
+    assert out["y"].dtype == torch.float32 and torch.equal(out["y"], (out["x"] > 0).float())
+    assert scm(lambda x: (x > 0).long() * 3).sample(4, seed=0)["y"].dtype == torch.float32
