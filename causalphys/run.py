@@ -22,7 +22,6 @@ it was given (``SLURM_CPUS_PER_TASK`` in a Slurm job) divided by the runs in par
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 import os
@@ -38,6 +37,7 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from causalphys.cli.run_folder import run_id as _run_id
 from causalphys.data.benchmark import Benchmark, BenchmarkData
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.evaluation.external import MODEL_FILE
@@ -60,26 +60,6 @@ NON_SEMANTIC = (
     "selection",
     "save_model",
 )  # do not change a run's numbers
-
-
-RUN_ID_MAX = 200  # bytes; file systems allow 255 per name
-
-
-def _run_id(override_dirname: str) -> str:
-    """The run's folder name: its overrides (``trainer=irm,seed=0``), with the ``/`` of a nested config group
-    (``active/strategy=random``) written as ``.`` so that every run stays one folder below the sweep. A name longer
-    than ``RUN_ID_MAX`` bytes (many or long overrides, e.g. a whole dict) keeps its first bytes and ends with a hash
-    of the whole, so that it stays a valid, unique file name; the run's ``run.json`` and ``.hydra/`` hold the
-    overrides in full."""
-    name = override_dirname.replace("/", ".") or "defaults"
-    if len(name.encode()) <= RUN_ID_MAX:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    head = name.encode()[: RUN_ID_MAX - len(digest) - 1].decode(errors="ignore")
-    return f"{head}~{digest}"
-
-
-OmegaConf.register_new_resolver("run_id", _run_id, replace=True)
 
 
 def semantic_config(cfg: DictConfig) -> dict:
@@ -464,6 +444,12 @@ def main() -> None:
         return
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         print(__doc__)
+    else:
+        from causalphys.cli.keys import unknown_keys
+
+        problems = unknown_keys(sys.argv[1:], CONF_DIR)
+        if problems:
+            raise SystemExit("causalphys: " + "\n".join(problems))
     hydra_main()
 
 

@@ -324,3 +324,48 @@ def test_a_benchmark_too_big_for_the_memory_fails_before_any_data_are_made(tmp_p
     with pytest.raises(CausalPhysError, match=message):
         build(cfg)
     assert build(_compose(TINY))["benchmark"].data_bytes() < 2**30  # the unit tests' size fits
+
+
+# Run in a subprocess where the run folder is "read-only" in the three ways Hydra and the run touch it before the
+# results are looked at: os.access, the job-log file and Hydra's .hydra/ copies (the tests may run as root, whom a
+# folder's mode does not stop, so the refusal is made by patching those three).
+_READ_ONLY_CLI = r"""
+import logging, os, sys
+import hydra.core.utils
+folder = os.path.realpath(sys.argv[1])
+def refuse(path):
+    if os.path.realpath(str(path)).startswith(folder):
+        raise PermissionError(13, "Permission denied (read-only for this test)", str(path))
+real_access, real_open, real_save = os.access, logging.FileHandler._open, hydra.core.utils._save_config
+os.access = lambda p, mode, **k: False if os.path.realpath(str(p)).startswith(folder) else real_access(p, mode, **k)
+def _open(self):
+    refuse(self.baseFilename)
+    return real_open(self)
+logging.FileHandler._open = _open
+def _save(cfg, filename, output_dir):
+    refuse(output_dir)
+    return real_save(cfg, filename, output_dir)
+hydra.core.utils._save_config = _save
+sys.argv = ["causalphys"] + sys.argv[2:]
+from causalphys.run import main
+main()
+"""
+
+
+def test_a_finished_run_in_a_read_only_folder_is_skipped_not_failed(tmp_path):
+    """Hydra's job log and .hydra/ copies were written before the run looked at its results, so a finished run in a
+    read-only results folder (a colleague's, an archive) failed with a logging-handler error (issue 19 §6)."""
+    args = ["benchmark.n_train=48", "benchmark.n_val=16", "benchmark.n_test=16", "steps=1", "progress=false"]
+    args += [f"results_dir={tmp_path / 'res'}", "cache_dir=null"]
+    env = dict(os.environ, CAUSALPHYS_THREADS="1")
+    first = subprocess.run([sys.executable, "-m", "causalphys.run", *args], cwd=ROOT, env=env, capture_output=True)
+    assert first.returncode == 0, first.stderr.decode()[-2000:]
+    (run_dir,) = (tmp_path / "res").iterdir()
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    again = subprocess.run(
+        [sys.executable, "-c", _READ_ONLY_CLI, str(tmp_path / "res"), *args], cwd=ROOT, env=env, capture_output=True
+    )
+    out = (again.stdout + again.stderr).decode()
+    assert again.returncode == 0, out[-2000:]
+    assert "already done, skipped" in out
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before  # nothing written
