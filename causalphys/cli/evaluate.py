@@ -179,5 +179,11 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[2:] if argv is None else list(argv)
     if "--help" in argv or "-h" in argv:
         print(__doc__)
+    else:
+        from causalphys.cli.keys import unknown_keys
+
+        problems = unknown_keys(argv, CONF_DIR, "evaluate")
+        if problems:
+            raise SystemExit("causalphys evaluate: " + "\n".join(problems))
     sys.argv = [sys.argv[0], *argv]
     hydra_main()
