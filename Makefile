@@ -24,7 +24,7 @@ demo: install
 
 # pytest's exit code 5 (no test collected) is a failure here, not a pass.
 test: install
-	$(PY) -m pytest -m "not slow and not cluster and not real_data" -q; rc=$$?; \
+	$(PY) -m pytest -m "not cluster and not real_data" -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The tests on the recorded SrTiO3 image of ../shared/data/stem/ (or $$CAUSALPHYS_STEM): its physics, its file
