@@ -23,19 +23,27 @@ ROLES = ("train", "test")
 class EnvironmentInfo:
     """What an environment is: ``role`` ("train" or "test"), and for a shifted test environment the ``shift`` that
     made it and its ``level`` (severity, or the value of the shifted parameter), plus a readable ``description``
-    of its interventions."""
+    of its interventions and, where the level axis is not a single parameter, ``axis``: what moves along it (the
+    severity plot prints it under its panels)."""
 
     role: str
     shift: str | None = None
     level: float | None = None
     description: str = ""
+    axis: str = ""
 
     def __post_init__(self):
         if self.role not in ROLES:
             raise ParameterError(f"environment role must be one of {list(ROLES)}, got {self.role!r}")
 
     def to_dict(self) -> dict:
-        return {"role": self.role, "shift": self.shift, "level": self.level, "description": self.description}
+        return {
+            "role": self.role,
+            "shift": self.shift,
+            "level": self.level,
+            "description": self.description,
+            "axis": self.axis,
+        }
 
 
 @dataclass

@@ -204,29 +204,31 @@ def shared_panels(table: pd.DataFrame) -> list[list[str]]:
     return list(panels.values())
 
 
-def plot_severity(
+def severity_figure(
     selected: pd.DataFrame,
-    path,
     metric: str = "accuracy",
     benchmark: str | None = None,
     chance: float | None = None,
-) -> Path:
-    """Plot ``metric`` against shift level, one line per trainer with error bars (std over seeds), one panel per
-    selection rule (and one row of panels per shift); written atomically to ``path`` (PNG). Returns ``path``.
+    axes_notes: Mapping[str, str] | None = None,
+):
+    """The matplotlib ``Figure`` of :func:`plot_severity` (for a caller that wants to add to it or look at it)."""
+    import textwrap
 
-    Rules whose panels hold the same numbers (they chose the same runs) share one panel, titled with all their
-    names. Accuracy is drawn on a fixed 0-100 % axis with the ``chance`` level (a fraction, e.g. ``1 / n_classes``)
-    as a dashed line, so that panels and reports compare by eye; a shift whose levels are positive and span two
-    decades or more (a dose sweep) gets a logarithmic level axis."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state
+    from matplotlib.lines import Line2D
 
     table = severity_table(selected, metric, benchmark)
     if table.empty:
         raise ReportError(f"no test environment with a shift and a numeric level among the {metric!r} rows")
+    notes = axes_notes or {}
     shifts = list(dict.fromkeys(table["shift"]))
     groups = shared_panels(table)
     colors = {t: f"C{k % 10}" for k, t in enumerate(dict.fromkeys(table["trainer"]))}  # one colour per trainer
-    fig = Figure(figsize=(4.0 * len(groups), 3.2 * len(shifts)), layout="constrained")
+    # each trainer's in-distribution value (validation split) under each rule: the level a shift is measured from
+    reference = per_seed(selected, metric, benchmark).groupby(["selection", "trainer"], sort=False)["in-distribution"]
+    reference = reference.mean()
+    extra = max((len(textwrap.wrap(notes.get(s, ""), 60 * len(groups))) for s in shifts), default=0)
+    fig = Figure(figsize=(4.0 * len(groups), (3.2 + 0.16 * extra) * len(shifts)), layout="constrained")
     axes = fig.subplots(len(shifts), len(groups), squeeze=False, sharey=True)
     scale = _scale(metric)
     for i, shift in enumerate(shifts):
@@ -247,17 +249,61 @@ def plot_severity(
                     label=trainer,
                     color=colors[trainer],
                 )
+                in_dist = reference.get((rules[0], trainer), np.nan)
+                if np.isfinite(in_dist):
+                    ax.axhline(in_dist * scale, color=colors[trainer], linestyle=":", linewidth=1.2, gid="in-dist")
             if metric == "accuracy":
                 ax.set_ylim(0, 100)
                 if chance is not None:
-                    ax.axhline(100 * chance, color="grey", linestyle="--", linewidth=1, label="chance")
+                    ax.axhline(100 * chance, color="grey", linestyle="--", linewidth=1, gid="chance")
             if logarithmic:
                 ax.set_xscale("log")
-            ax.set_title(" = ".join(rules), fontsize="medium" if len(rules) == 1 else "small")
+            title = "\n".join(textwrap.wrap(" = ".join(rules), 48))
+            ax.set_title(title, fontsize="medium" if len(rules) == 1 else "small")
             ax.set_xlabel(f"shift level ({shift})")
             ax.grid(alpha=0.3)
+        if notes.get(shift):
+            wrapped = "\n".join(textwrap.wrap(f"along {shift}: {notes[shift]}", 60 * len(groups)))
+            axes[i][0].annotate(
+                wrapped,
+                xy=(0, 0),
+                xycoords="axes fraction",
+                xytext=(0, -34),
+                textcoords="offset points",
+                va="top",
+                fontsize="x-small",
+                annotation_clip=False,
+            )
         axes[i][0].set_ylabel(f"{metric} (%)" if metric == "accuracy" else metric)
-    axes[0][0].legend(fontsize="small")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(Line2D([], [], color="black", linestyle=":", linewidth=1.2))
+    labels.append("in-distribution (its colour)")
+    if metric == "accuracy" and chance is not None:
+        handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=1))
+        labels.append("chance")
+    axes[0][0].legend(handles, labels, fontsize="small")
+    return fig
+
+
+def plot_severity(
+    selected: pd.DataFrame,
+    path,
+    metric: str = "accuracy",
+    benchmark: str | None = None,
+    chance: float | None = None,
+    axes_notes: Mapping[str, str] | None = None,
+) -> Path:
+    """Plot ``metric`` against shift level, one line per trainer with error bars (std over seeds), one panel per
+    selection rule (and one row of panels per shift); written atomically to ``path`` (PNG). Returns ``path``.
+
+    Rules whose panels hold the same numbers (they chose the same runs) share one panel, titled with all their
+    names. Each trainer's in-distribution value (its validation split, under that rule) is a dotted line in its
+    colour: the level a shift's losses are counted from. Accuracy is drawn on a fixed 0-100 % axis with the
+    ``chance`` level (a fraction, e.g. ``1 / n_classes``) as a dashed line, so that panels and reports compare by
+    eye; a shift whose levels are positive and span two decades or more (a dose sweep) gets a logarithmic level
+    axis. ``axes_notes[shift]`` (e.g. ``EnvironmentInfo.axis``: what moves along a severity axis, and which way) is
+    printed under that shift's panels."""
+    fig = severity_figure(selected, metric, benchmark, chance, axes_notes)
     return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
 
@@ -340,10 +386,14 @@ def write_report(sweep_dir, out_dir=None, rules: Sequence[Rule] = ALL, metric: s
         severity = severity_table(selected, m, benchmark)
         if not severity.empty:
             name = "severity.png" if len(benchmarks) == 1 else f"severity_{benchmark}.png"
+            axes_notes = {i["shift"]: i["axis"] for i in info.values() if i.get("shift") and i.get("axis")}
             written[name.removesuffix(".png")] = plot_severity(
-                selected, out / name, m, benchmark, _chance(sweep, benchmark)
+                selected, out / name, m, benchmark, _chance(sweep, benchmark), axes_notes
             )
             lines += [f"### Severity ({m} against shift level; plot: {name})", "", _severity_markdown(severity, m), ""]
+            shown = set(severity["shift"])
+            lines += [f"- along {k}: {v}" for k, v in axes_notes.items() if k in shown]
+            lines += [""] if any(k in shown for k in axes_notes) else []
     lines += ["", "## Agreement between selection rules", ""]
     per_group = candidates(sweep).groupby("group").size()
     compared = selected

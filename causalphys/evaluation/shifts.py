@@ -6,8 +6,11 @@ A shift is data (``conf/shift/*.yaml``); :meth:`DistributionShift.environments` 
 
 - :class:`HeldOutScanners` — a lab whose scanners are ones no training lab has (train on some, test on others).
 - :class:`Severity` — every instrument parameter moved step by step from the training scanners to the held-out ones
-  and past them (level 0 = training scanners, 1 = held-out scanners, 1.5 = half as far again): dose down, probe
-  wider, drift and jitter up, calibration error up, as far as the target presets differ.
+  and past them (level 0 = training scanners, 1 = held-out scanners, 1.5 = half as far again): probe wider, drift
+  and jitter up, calibration error up, as far as the target presets differ. A level is a distance along that path,
+  not a difficulty: where the target is better in some respect (``drifty_older`` has a higher dose than
+  ``low_dose``) the axis is not monotone in difficulty, and each environment's description says which parameters
+  get harder and which easier along it (``EnvironmentInfo.axis``, :func:`moves`; the severity plot prints it).
 - :class:`Routing` — the scanner-label association set to a given consistency (0.9 as in a training lab, 0.5 none,
   0.1 reversed): the ``lab -> scanner`` edge is cut and ``scanner := route(label)``.
 - :class:`NodeValues` — a hard intervention ``do(node := value)`` per level (e.g. a fixed dose), for any SCM node.
@@ -108,6 +111,58 @@ def interpolate(a: ScannerPreset, b: ScannerPreset, t: float) -> ScannerPreset:
     )
 
 
+# Which way an instrument parameter makes the image harder to read: +1 larger is harder, -1 smaller is harder,
+# "abs" a larger magnitude is harder (a calibration error). Parameters absent here (pixel size, Z exponent, dwell
+# and flyback times, detector gain and offset) have no such direction on their own.
+HARDER = {
+    "probe_sigma": +1,
+    "probe_tail_fraction": +1,
+    "probe_tail_width": +1,
+    "drift_speed": +1,
+    "line_jitter": +1,
+    "mains_amplitude": +1,
+    "read_noise": +1,
+    "dose": -1,
+    "saturation": -1,
+    "scale_error_x": "abs",
+    "scale_error_y": "abs",
+    "scan_shear": "abs",
+    "scan_rotation": "abs",
+}
+
+
+def _difficulty(preset: ScannerPreset, parameter: str) -> float:
+    low, high = (float(v) for v in preset.ranges[parameter])
+    direction = HARDER[parameter]
+    if direction == "abs":
+        return max(abs(low), abs(high))
+    centre = math.sqrt(low * high) if parameter in preset.log_uniform and low > 0 else (low + high) / 2
+    return direction * centre
+
+
+def moves(a: ScannerPreset, b: ScannerPreset, tolerance: float = 0.05) -> dict[str, list[str]]:
+    """``{"harder": [...], "easier": [...]}``: the parameters whose range (centre, or largest magnitude for the
+    calibration errors) makes the image harder or easier to read going from ``a`` to ``b`` (by more than
+    ``tolerance`` of the larger value; :data:`HARDER` gives each parameter's direction). A severity axis is monotone
+    in difficulty only where ``easier`` is empty."""
+    out: dict[str, list[str]] = {"harder": [], "easier": []}
+    for p in HARDER:
+        x, y = _difficulty(a, p), _difficulty(b, p)
+        if abs(y - x) > tolerance * max(abs(x), abs(y), 1e-12):
+            out["harder" if y > x else "easier"].append(p)
+    return out
+
+
+def describe_moves(a: ScannerPreset, b: ScannerPreset) -> str:
+    """One short line for a plot or a table: ``a->b: 10 parameters harder (probe_sigma, ...), easier: dose``."""
+    m = moves(a, b)
+    harder = m["harder"]
+    text = f"{a.name}->{b.name}: {len(harder)} parameter(s) harder"
+    if harder:
+        text += f" ({', '.join(harder[:3])}{', ...' if len(harder) > 3 else ''})"
+    return text + (f", easier: {', '.join(m['easier'])}" if m["easier"] else ", none easier")
+
+
 class DistributionShift:
     """Base class: ``name`` and :meth:`environments`."""
 
@@ -170,12 +225,13 @@ class Severity(DistributionShift):
                 f"it maps {sorted(self.toward)}"
             )
         out = {}
+        along = " | ".join(describe_moves(ctx.preset(s), ctx.preset(self.toward[s])) for s in ctx.train_scanners)
         for level in self.levels:
             presets = [interpolate(ctx.preset(s), ctx.preset(self.toward[s]), level) for s in ctx.train_scanners]
             pair = (ctx.scanner_index(presets[0]), ctx.scanner_index(presets[1]))
             spec = {"lab": float(ctx.lab_index(self.base_lab)), "scanner": route(pair, self.consistency)}
             text = f"do(lab := {self.base_lab}), scanners {[p.name for p in presets]}, routing {self.consistency:g}"
-            out[self.env_name(level)] = (spec, EnvironmentInfo("test", self.name, level, text))
+            out[self.env_name(level)] = (spec, EnvironmentInfo("test", self.name, level, text, axis=along))
         return out
 
 

@@ -231,3 +231,33 @@ def test_the_ood_gap_does_not_move_when_a_shift_adds_test_environments(selected)
     extra = own[own["env"] == "dose_1"].assign(env="dose_9", level=9.0, value=0.0)
     wider = {(r[0], r[1]): r[-2] for r in _table(summary_table(pd.concat([own, extra])))[2:]}
     assert wider == gap
+
+
+def test_severity_figure_draws_in_distribution_chance_and_what_moves(selected):
+    """Issue 19 §9: each trainer's in-distribution level (dotted, its colour), the chance line, a fixed 0-100 %
+    axis, and under the panels what moves along the axis."""
+    from causalphys.evaluation.report import per_seed, severity_figure
+
+    fig = severity_figure(selected, chance=0.5, axes_notes={"dose": "harder: dose; easier: nothing"})
+    tdv = next(a for a in fig.axes if TDV in a.get_title())
+    lines = {(line.get_gid(), line.get_color()): line.get_ydata()[0] for line in tdv.lines if line.get_gid()}
+    ids = per_seed(selected).groupby(["selection", "trainer"])["in-distribution"].mean()
+    assert lines[("in-dist", "C0")] == pytest.approx(100 * ids[(TDV, "erm")])  # 85 %
+    assert lines[("in-dist", "C1")] == pytest.approx(100 * ids[(TDV, "irm")])
+    assert lines[("chance", "grey")] == 50
+    assert tdv.get_ylim() == (0, 100)
+    texts = [t.get_text() for a in fig.axes for t in a.texts]
+    assert any("along dose: harder: dose" in t for t in texts)
+    assert "in-distribution (its colour)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_severity_axis_says_which_parameters_get_easier():
+    """The low-dose scanner's severity axis is not monotone in difficulty (its dose rises toward drifty_older): the
+    environment says so instead of calling every level harder."""
+    from causalphys.cli.configs import load_scanners
+    from causalphys.evaluation.shifts import moves
+
+    presets = {p.name: p for p in load_scanners()}
+    low = moves(presets["low_dose"], presets["drifty_older"])
+    assert low["easier"] == ["dose"] and {"drift_speed", "probe_sigma"} <= set(low["harder"])
+    assert moves(presets["corrected_200kv"], presets["uncorrected_200kv"])["easier"] == []
