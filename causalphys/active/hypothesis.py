@@ -52,15 +52,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import Kernel, WhiteKernel
 from threadpoolctl import threadpool_limits
 
 from causalphys.errors import CausalPhysError, ParameterError
+
+if TYPE_CHECKING:
+    from sklearn.gaussian_process.kernels import Kernel
 
 POLICIES = ("softmax", "epsilon_greedy")
 REWARDS = ("uncertainty", "evidence")
@@ -92,6 +92,8 @@ class Hypothesis:
     ):
         if not isinstance(name, str) or not name:
             raise ParameterError(f"a hypothesis needs a non-empty name, got {name!r}")
+        from sklearn.gaussian_process.kernels import Kernel
+
         if not isinstance(kernel, Kernel):
             raise ParameterError(f"hypothesis {name!r}: kernel must be a scikit-learn Kernel, got {type(kernel)}")
         if n_restarts < 0:
@@ -105,6 +107,8 @@ class Hypothesis:
 
     def clone(self) -> Hypothesis:
         """An unfitted copy with the same settings."""
+        from sklearn.base import clone
+
         return Hypothesis(
             self.name, clone(self.kernel), self.features, self.noise_level, self.noise_bounds, self.n_restarts
         )
@@ -123,6 +127,12 @@ class Hypothesis:
             raise ParameterError(
                 f"hypothesis {self.name!r}: fit needs n >= 1 points and n values, got {len(X)}, {len(y)}"
             )
+        # scikit-learn (with scipy.optimize, ~100 MB) is imported where a hypothesis is fitted, not with causalphys
+        from sklearn.base import clone
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import WhiteKernel
+
         noise = WhiteKernel(self.noise_level, self.noise_bounds)
         gp = GaussianProcessRegressor(
             clone(self.kernel) + noise, n_restarts_optimizer=self.n_restarts, random_state=random_state
