@@ -427,6 +427,25 @@ def hydra_main(cfg: DictConfig) -> None:
     run(cfg, hc.runtime.output_dir, _run_id(hc.job.override_dirname), hc.runtime.choices.get("trainer", "trainer"))
 
 
+HELP = """causalphys: train learners on benchmarks whose instrument shifts, and measure how each one degrades.
+
+Commands:
+  causalphys key=value ...          one run (train, then score every environment) into results/<sweep>/<overrides>/
+  causalphys -m key=a,b seed=0,1    a sweep: one run per combination, on the local cores (or hydra/launcher=slurm)
+  causalphys report DIR [--out D]   tables, model selection by every rule, severity plot (no rerun)
+  causalphys evaluate model=PATH    score a model the harness did not train (TorchScript, torch.export, a run folder)
+
+Common keys for a small run:
+  trainer=erm|irm|vrex|...  benchmark=scanner_shift|colored_mnist|...  shift=severity|routing|dose|...
+  seed=0  steps=200  benchmark.n_train=2000  benchmark.n_test=1000  sweep_name=NAME  progress=false
+  save_model=true  threads=2  +experiment=demo (a whole study)
+
+Example: causalphys trainer=irm steps=200 benchmark.n_train=2000 shift=severity
+Documentation: README.md of the repository (section "Running a study: the OOD harness").
+Hydra's own help (config groups and the composed config) follows.
+"""
+
+
 def main() -> None:
     """Console script: ``causalphys report DIR`` goes to the report, ``causalphys evaluate ...`` scores a model the
     harness did not train (:mod:`causalphys.cli.evaluate`, root config ``conf/evaluate.yaml``); anything else is a
@@ -443,7 +462,7 @@ def main() -> None:
         evaluate_main(sys.argv[2:])
         return
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
-        print(__doc__)
+        print(HELP)
     else:
         from causalphys.cli.keys import unknown_keys
 

@@ -82,7 +82,14 @@ def test_the_command_scores_a_file_beside_the_trained_run_and_the_report_shows_b
 
 
 @pytest.mark.parametrize(
-    "args, phrase", [(["--help"], "causalphys evaluate model=my_net.ts"), (["evaluate", "--help"], "model=PATH")]
+    "args, phrase",
+    [
+        (["--help"], "causalphys evaluate model=PATH"),
+        (["--help"], "causalphys report DIR"),
+        (["--help"], "Documentation: README.md"),
+        (["--help"], "benchmark.n_train=2000"),
+        (["evaluate", "--help"], "model=PATH"),
+    ],
 )
 def test_help_mentions_the_command(args, phrase, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["causalphys", *args])
