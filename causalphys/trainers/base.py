@@ -109,6 +109,8 @@ class Trainer(abc.ABC):
         self.checkpoint_every = check.nonnegative_int(owner, "checkpoint_every", checkpoint_every)
         if self.checkpoint_every and checkpoint_dir is None:
             raise ParameterError(f"{owner} checkpoint_every={checkpoint_every} needs a checkpoint_dir")
+        if self.checkpoint_every and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
+            raise ParameterError(f"{owner} checkpoint_dir {str(checkpoint_dir)!r} is a file, not a folder")
         self.checkpoint_dir = checkpoint_dir
         self.progress = check.boolean(owner, "progress", progress)
         self.reset_net = check.boolean(owner, "reset_net", reset_net)

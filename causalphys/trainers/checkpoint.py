@@ -27,7 +27,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"cannot read the checkpoint {str(path)!r}: {e}") from e
+        # torch says "[Errno 22] Invalid argument" for a cut-off file and talks of weights_only for a foreign one
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = f"{type(e).__name__}: {lines[-1]}" if lines else type(e).__name__
+        raise CheckpointError(
+            f"the checkpoint {str(path)!r} ({path.stat().st_size} bytes) is damaged or not a torch checkpoint: cut "
+            "off while it was written, or another file under a checkpoint's name. Delete it (training resumes from "
+            f"an older checkpoint if there is one, else starts over) or point checkpoint_dir elsewhere. (torch: "
+            f"{detail[:120]})"
+        ) from e
     if not isinstance(ckpt, dict) or "net" not in ckpt or "format" not in ckpt:
         raise CheckpointError(f"{str(path)!r} is not a causalphys trainer checkpoint")
     return ckpt

@@ -104,7 +104,7 @@ def test_load_errors_name_the_problem(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint file"):
         ERM().load(tmp_path / "missing.pt", net=_net())
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
+    with pytest.raises(CheckpointError, match="is damaged or not a torch checkpoint"):
         ERM().load(tmp_path / "junk.pt", net=_net())
     with pytest.raises(NotFittedError, match="load needs a net"):
         ERM().load(path)
@@ -121,3 +121,22 @@ def test_resume_refuses_a_checkpoint_trained_on_other_data(tmp_path):
         _trainer(steps=12, checkpoint_every=3, checkpoint_dir=tmp_path).fit(_net(), other)
     resumed = _trainer(steps=12, checkpoint_every=3, checkpoint_dir=tmp_path).fit(_net(), ENVS)  # the same data
     assert resumed.step_ == 12
+
+
+@pytest.mark.parametrize("damage", ["cut", "foreign"])
+def test_a_damaged_checkpoint_is_explained_in_words(tmp_path, damage):
+    """torch's own words were "[Errno 22] Invalid argument" (a cut-off file) or a lecture on weights_only (another
+    file): the error now says what is wrong and what to do (issue 19, smaller items)."""
+    _trainer(steps=4, checkpoint_every=2, checkpoint_dir=tmp_path).fit(_net(), ENVS)
+    path = latest_checkpoint(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "cut" else b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"is damaged or not a torch checkpoint: cut off .* Delete it") as err:
+        _trainer(steps=6, checkpoint_every=2, checkpoint_dir=tmp_path).fit(_net(), ENVS)
+    assert "Errno" not in str(err.value).split("(torch:")[0]
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_refused_up_front(tmp_path):
+    (tmp_path / "ck").write_text("x")
+    with pytest.raises(ValueError, match="checkpoint_dir .* is a file, not a folder"):
+        _trainer(checkpoint_every=2, checkpoint_dir=tmp_path / "ck")
