@@ -100,14 +100,32 @@ def per_seed(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | 
     return pd.DataFrame.from_records(records)
 
 
+def same_numbers(table: pd.DataFrame, keys: Sequence[str]) -> dict[str, str]:
+    """``{rule: label}`` where ``label`` joins (" = ") the rules of ``table["selection"]`` whose rows hold the same
+    numbers (they chose the same runs), in report order: a report shows such rules once, not once each."""
+    groups: dict[tuple, list[str]] = {}
+    for rule, part in table.groupby("selection", sort=False):
+        rows = part.drop(columns="selection").sort_values(list(keys), kind="stable")
+        numbers = tuple(
+            tuple(round(v, 12) if isinstance(v, float) else v for v in r) for r in rows.fillna(-1e300).values
+        )
+        groups.setdefault(numbers, []).append(rule)
+    return {rule: " = ".join(rules) for rules in groups.values() for rule in rules}
+
+
 def summary_table(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | None = None) -> str:
     """Markdown: one row per (trainer, selection rule); columns in-distribution, each test environment (in order
-    first seen), worst test environment, OOD gap, and the number of seeds."""
+    first seen), worst test environment, OOD gap, and the number of seeds. Rules that chose the same runs share
+    their rows (``rule A = rule B``)."""
     table = per_seed(selected, metric, benchmark)
+    label = same_numbers(table, ["trainer", "seed"])
     columns = [c for c in table.columns if c not in ("trainer", "selection", "seed")]
-    rows = []
+    rows, shown = [], set()
     for (trainer, rule), unit in table.groupby(["trainer", "selection"], sort=False):
-        rows.append([trainer, rule, *(_cell(unit[c], metric) for c in columns), str(unit["seed"].nunique())])
+        if (trainer, label[rule]) in shown:
+            continue
+        shown.add((trainer, label[rule]))
+        rows.append([trainer, label[rule], *(_cell(unit[c], metric) for c in columns), str(unit["seed"].nunique())])
     return markdown_table(["trainer", "selection", *columns, "seeds"], rows)
 
 
@@ -176,9 +194,11 @@ def _first_seen(column: pd.Series) -> pd.Series:
 
 
 def _severity_markdown(table: pd.DataFrame, metric: str) -> str:
+    label = {rule: " = ".join(rules) for rules in shared_panels(table) for rule in rules}
+    table = table[table["selection"].isin([rules[0] for rules in shared_panels(table)])]
     rows = [
         [
-            r.selection,
+            label[r.selection],
             r.trainer,
             r.shift,
             f"{r.level:g}",

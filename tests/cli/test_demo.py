@@ -10,7 +10,7 @@ TINY = ["trainer=erm,oracle", "seed=0", "shift.levels=[0.0,1.0]", *RUN_TINY, "hy
 def test_demo_runs_the_study_and_writes_table_plot_and_montage(tmp_path, capsys):
     written = demo.main(["--results", str(tmp_path / "demo"), *TINY])
     out = capsys.readouterr().out
-    assert "| oracle | training-domain validation |" in out and "severity=1" in out
+    assert "| oracle | training-domain validation" in out and "severity=1" in out
     assert {"report", "results", "severity", "montage"} <= set(written)
     for key in ("severity", "montage"):
         assert written[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

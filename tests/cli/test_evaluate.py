@@ -77,7 +77,7 @@ def test_the_command_scores_a_file_beside_the_trained_run_and_the_report_shows_b
 
     report([str(results), "--out", str(tmp_path / "report")])
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "| erm | training-domain validation |" in text and "| my_net | training-domain validation |" in text
+    assert "| erm | training-domain validation" in text and "| my_net | training-domain validation" in text
     assert "severity=1" in text and (tmp_path / "report" / "severity.png").is_file()
 
 

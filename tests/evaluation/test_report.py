@@ -44,11 +44,13 @@ def test_summary_table_cells_are_mean_pm_std_over_seeds(selected):
     rows = _table(summary_table(selected))
     assert rows[0] == ["trainer", "selection", "in-distribution", "dose_0", "dose_1", "worst test", "OOD gap", "seeds"]
     body = {(r[0], r[1]): r[2:] for r in rows[2:]}
+    both = f"{ORACLE} = {CF}"  # the two rules chose the same runs: one row, not two identical ones (issue 19 §9)
     assert body[("erm", TDV)] == ["85.0 ± 0.0", "65.0 ± 7.1", "45.0 ± 7.1", "45.0 ± 7.1", "30.0 ± 7.1", "2"]
-    assert body[("erm", ORACLE)] == ["75.0 ± 0.0", "75.0 ± 7.1", "55.0 ± 7.1", "55.0 ± 7.1", "10.0 ± 7.1", "2"]
-    assert body[("irm", CF)] == ["70.0 ± 0.0", "75.0 ± 7.1", "70.0 ± 7.1", "70.0 ± 7.1", "-2.5 ± 7.1", "2"]
+    assert body[("erm", both)] == ["75.0 ± 0.0", "75.0 ± 7.1", "55.0 ± 7.1", "55.0 ± 7.1", "10.0 ± 7.1", "2"]
+    assert body[("irm", both)] == ["70.0 ± 0.0", "75.0 ± 7.1", "70.0 ± 7.1", "70.0 ± 7.1", "-2.5 ± 7.1", "2"]
     assert body[("erm", LOO)] == ["75.0", "80.0", "60.0", "60.0", "5.0", "1"]  # one seed: the mean alone
-    assert ("irm", LOO) not in body and len(body) == 7
+    assert ("irm", LOO) not in body and len(body) == 5
+    assert not any(CF == r[1] or ORACLE == r[1] for r in rows[2:])
 
 
 def test_summary_table_prints_other_metrics_raw(selected):
@@ -129,7 +131,7 @@ def test_write_report_on_an_empty_dir_is_an_error(tmp_path):
 def test_cli_prints_the_report_and_the_written_paths(sweep_dir, tmp_path, capsys):
     written = cli.main([str(sweep_dir), "--out", str(tmp_path / "out"), "--metric", "accuracy"])
     captured = capsys.readouterr()
-    assert captured.out.startswith("# Sweep report:") and "| irm | counterfactual | 70.0 ± 0.0 |" in captured.out
+    assert captured.out.startswith("# Sweep report:") and f"| irm | {ORACLE} = {CF} | 70.0 ± 0.0 |" in captured.out
     assert str(written["report"]) in captured.err and str(written["severity"]) in captured.err
 
 
