@@ -100,32 +100,35 @@ def per_seed(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | 
     return pd.DataFrame.from_records(records)
 
 
-def same_numbers(table: pd.DataFrame, keys: Sequence[str]) -> dict[str, str]:
-    """``{rule: label}`` where ``label`` joins (" = ") the rules of ``table["selection"]`` whose rows hold the same
-    numbers (they chose the same runs), in report order: a report shows such rules once, not once each."""
-    groups: dict[tuple, list[str]] = {}
-    for rule, part in table.groupby("selection", sort=False):
-        rows = part.drop(columns="selection").sort_values(list(keys), kind="stable")
-        numbers = tuple(
-            tuple(round(v, 12) if isinstance(v, float) else v for v in r) for r in rows.fillna(-1e300).values
-        )
-        groups.setdefault(numbers, []).append(rule)
-    return {rule: " = ".join(rules) for rules in groups.values() for rule in rules}
+def same_numbers(table: pd.DataFrame, keys: Sequence[str]) -> dict[tuple[str, str], str]:
+    """``{(trainer, rule): label}`` where ``label`` joins (" = ") the rules of ``table["selection"]`` whose rows of
+    that trainer hold the same numbers (they chose the same runs), in report order: a report shows such rules once
+    per trainer, not once each."""
+    labels = {}
+    for trainer, rows in table.groupby("trainer", sort=False):
+        groups: dict[tuple, list[str]] = {}
+        for rule, part in rows.groupby("selection", sort=False):
+            part = part.drop(columns=["selection"]).sort_values(list(keys), kind="stable").fillna(-1e300)
+            numbers = tuple(tuple(round(v, 12) if isinstance(v, float) else v for v in r) for r in part.values)
+            groups.setdefault(numbers, []).append(rule)
+        labels.update({(trainer, rule): " = ".join(rules) for rules in groups.values() for rule in rules})
+    return labels
 
 
 def summary_table(selected: pd.DataFrame, metric: str = "accuracy", benchmark: str | None = None) -> str:
     """Markdown: one row per (trainer, selection rule); columns in-distribution, each test environment (in order
-    first seen), worst test environment, OOD gap, and the number of seeds. Rules that chose the same runs share
-    their rows (``rule A = rule B``)."""
+    first seen), worst test environment, OOD gap, and the number of seeds. Rules that chose the same runs for a
+    trainer share its row (``rule A = rule B``)."""
     table = per_seed(selected, metric, benchmark)
-    label = same_numbers(table, ["trainer", "seed"])
+    label = same_numbers(table, ["seed"])
     columns = [c for c in table.columns if c not in ("trainer", "selection", "seed")]
     rows, shown = [], set()
     for (trainer, rule), unit in table.groupby(["trainer", "selection"], sort=False):
-        if (trainer, label[rule]) in shown:
+        name = label[(trainer, rule)]
+        if (trainer, name) in shown:
             continue
-        shown.add((trainer, label[rule]))
-        rows.append([trainer, label[rule], *(_cell(unit[c], metric) for c in columns), str(unit["seed"].nunique())])
+        shown.add((trainer, name))
+        rows.append([trainer, name, *(_cell(unit[c], metric) for c in columns), str(unit["seed"].nunique())])
     return markdown_table(["trainer", "selection", *columns, "seeds"], rows)
 
 
@@ -247,7 +250,10 @@ def severity_figure(
     # each trainer's in-distribution value (validation split) under each rule: the level a shift is measured from
     reference = per_seed(selected, metric, benchmark).groupby(["selection", "trainer"], sort=False)["in-distribution"]
     reference = reference.mean()
-    extra = max((len(textwrap.wrap(notes.get(s, ""), 60 * len(groups))) for s in shifts), default=0)
+    width = 64  # characters of an x-small note under one 4-inch panel: wider would widen the first column
+    extra = max(
+        (len(textwrap.wrap(f"along {s}: {notes.get(s, '')}", width)) for s in shifts if notes.get(s)), default=0
+    )
     fig = Figure(figsize=(4.0 * len(groups), (3.2 + 0.16 * extra) * len(shifts)), layout="constrained")
     axes = fig.subplots(len(shifts), len(groups), squeeze=False, sharey=True)
     scale = _scale(metric)
@@ -283,7 +289,7 @@ def severity_figure(
             ax.set_xlabel(f"shift level ({shift})")
             ax.grid(alpha=0.3)
         if notes.get(shift):
-            wrapped = "\n".join(textwrap.wrap(f"along {shift}: {notes[shift]}", 60 * len(groups)))
+            wrapped = "\n".join(textwrap.wrap(f"along {shift}: {notes[shift]}", width))
             axes[i][0].annotate(
                 wrapped,
                 xy=(0, 0),
