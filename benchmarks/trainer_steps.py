@@ -38,6 +38,8 @@ def trainers() -> dict[str, dict]:
     for path in sorted(CONF.glob("*.yaml")):
         cfg = OmegaConf.to_container(OmegaConf.load(path))
         cfg.pop("search_space", None)
+        cfg.pop("defaults", None)  # randomize, cf_invariance: their prior (the benchmark's, not the step's)
+        cfg.pop("views", None)
         if cfg.pop("data_setting", None) == "oracle":  # a data setting for the harness: the same learner as erm
             continue  # (content_style's "pairs": it gets mirrored copies of the inputs as its counterfactual pairs)
         out[path.stem] = cfg
@@ -53,9 +55,14 @@ def time_steps(cfg: dict, net_factory, data: dict, batch_size, repeats: int, dev
     trainer = instantiate({**cfg, "steps": 2, "batch_size": batch_size, "progress": False, "device": str(device)})
     if getattr(trainer, "needs_pairs", False):
         trainer.fit(net_factory(), data, pairs={e: [x, x.flip(-1)] for e, (x, _) in data.items()})
+    elif getattr(trainer, "needs_views", False):  # each unit and its mirror image as two views
+        trainer.fit(net_factory(), data, views={e: (torch.stack([x, x.flip(-1)], 1), y) for e, (x, y) in data.items()})
     else:
         trainer.fit(net_factory(), data)
     batches = [(x[: batch_size or len(x)], y[: batch_size or len(y)]) for x, y in data.values()]
+    if getattr(trainer, "needs_views", False):  # (units, views_per_step, ...): the same images per unit
+        views = trainer.views_per_step
+        batches = [(torch.stack([x] * views, 1), y) for x, y in batches]
     times = []
     for _ in range(repeats):
         sync(device)

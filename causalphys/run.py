@@ -50,7 +50,9 @@ log = logging.getLogger("causalphys")
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DATA_SETTING_KEY = "data_setting"  # trainer/oracle.yaml: "oracle" trains its learner on the unconfounded data
-DATA_SETTINGS = ("observed", "oracle", "pairs")  # pairs: trainer/content_style.yaml; the benchmark re-images specimens
+DATA_SETTINGS = ("observed", "oracle", "pairs", "views")  # pairs: trainer/content_style.yaml; the benchmark re-images
+# specimens. views: trainer/randomize.yaml, cf_invariance.yaml; the trainer yaml's `views` block goes to the benchmark
+VIEWS_KEY = "views"
 NON_SEMANTIC = (
     "progress",
     "threads",
@@ -108,6 +110,7 @@ def build_trainer(cfg: DictConfig, task: str, run_dir: str | os.PathLike | None 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     space = trainer_cfg.pop(SEARCH_SPACE_KEY, None) or {}
     trainer_cfg.pop(DATA_SETTING_KEY, None)
+    trainer_cfg.pop(VIEWS_KEY, None)  # the benchmark's (build_benchmark)
     trainer_class = get_class(trainer_cfg.pop("_target_"))
     check_search_space(space, trainer_class.param_names())
     hparams = {}
@@ -158,6 +161,18 @@ def build_benchmark(cfg: DictConfig, setting: str = "observed") -> tuple[Benchma
             bench_cfg["n_pairs"] = bench_cfg["n_train"] // 2  # half as many specimens as labelled images, re-imaged
     elif bench_cfg.get("n_pairs"):
         bench_cfg["n_pairs"] = 0  # only a pair learner uses them: the other runs skip making them
+    if setting == "views":
+        views = cfg.trainer.get(VIEWS_KEY)
+        if views is None:
+            raise ParameterError(
+                f"trainer.{DATA_SETTING_KEY}=views needs a trainer.{VIEWS_KEY} block (source, prior, ...)"
+            )
+        if "views" not in inspect.signature(get_class(bench_cfg["_target_"])).parameters:
+            raise ParameterError(
+                f"benchmark {bench_cfg.get('name', bench_cfg['_target_'])!r} makes no labelled views of its training "
+                "units (physics learners need a benchmark with an SCM behind it, e.g. scanner_shift)"
+            )
+        bench_cfg["views"] = OmegaConf.to_container(views, resolve=True)
     benchmark = _instantiate(bench_cfg, "benchmark")
     benchmark.check()
     check_fits_in_memory(benchmark, bench_cfg)

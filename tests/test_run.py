@@ -249,7 +249,7 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
 
     report([str(results), "--out", str(tmp_path / "report")])
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "severity=1" in text and "| vrex | training-domain validation |" in text
+    assert "severity=1" in text and "| vrex | training-domain validation" in text
     assert (tmp_path / "report" / "severity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -369,3 +369,22 @@ def test_a_finished_run_in_a_read_only_folder_is_skipped_not_failed(tmp_path):
     assert again.returncode == 0, out[-2000:]
     assert "already done, skipped" in out
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before  # nothing written
+
+
+@pytest.mark.parametrize("trainer", ["randomize", "cf_invariance"])
+def test_the_physics_learners_run_through_the_harness_with_their_views(trainer, tmp_path):
+    """Issue 20: the trainer yaml's views block reaches the benchmark (benchmark.views), the run trains on the
+    views, and the config records the prior it drew from."""
+    cfg = _compose([f"trainer={trainer}", "trainer.views.units=16", "trainer.views.per_unit=2", *TINY], tmp_path)
+    results = run(cfg, tmp_path / "r", "r", trainer)
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert meta["config"]["trainer"]["views"]["prior"]["name"] == "physics_prior"
+    assert {r["env"] for r in _rows(results)} >= {"test", "heldout_scanners"}
+    built = build(cfg)
+    assert built["benchmark"].views["prior"].name == "physics_prior" and "views" not in built["trainer"].get_params()
+
+
+def test_views_on_a_benchmark_without_an_scm_are_refused(tmp_path):
+    cfg = _compose(["trainer=randomize", "benchmark=colored_mnist", "net=mlp", *TINY[-2:]], tmp_path)
+    with pytest.raises(CausalPhysError, match="makes no labelled views of its training units"):
+        build(cfg)

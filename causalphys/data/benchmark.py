@@ -62,6 +62,10 @@ class BenchmarkData:
     - ``pairs[e]``: for training environment ``e``, views ``x_j`` ``(m, *input_shape)`` of ``m`` further units, each
       re-generated under each of the counterfactual interventions in a new session (the same specimens imaged again
       by each of the lab's scanners) — training data for learners of content from pairs; empty unless asked for.
+    - ``views[e]``: for training environment ``e``, ``(x, y)`` with ``x`` ``(m, k, *input_shape)``: ``m`` labelled
+      units each seen under ``k`` instruments (re-imaged in new sessions, e.g. under instruments drawn from a
+      physics prior) and ``y`` ``(m,)`` their labels — training data for the physics learners; empty unless asked
+      for.
     - ``n_classes``: the number of classes, where the benchmark names them (a benchmark to score a model on may
       hold fewer classes than the model predicts); ``None``: the labels tell.
 
@@ -76,6 +80,7 @@ class BenchmarkData:
     counterfactual: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     pairs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     n_classes: int | None = None
+    views: dict[str, Split] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.train and not self.test:
@@ -93,6 +98,14 @@ class BenchmarkData:
         shapes = {e: tuple(x.shape[1:]) for e, (x, _) in {**self.train, **self.val, **self.test}.items()}
         if len(set(shapes.values())) > 1:
             raise ParameterError(f"environments have different input shapes: {shapes}")
+        for e, (x, y) in self.views.items():
+            if e not in self.train:
+                raise ParameterError(f"views given for {e!r}, which is not a training environment")
+            if x.dim() < 3 or tuple(x.shape[2:]) != shapes[e] or len(x) != len(y):
+                raise ParameterError(
+                    f"views of {e!r}: x must be (m, k, *input_shape) with m labels, got {tuple(x.shape)} for input "
+                    f"shape {shapes[e]} and {len(y)} labels"
+                )
         for kind, given in (("counterfactual", self.counterfactual), ("pairs", self.pairs)):
             for e, views in given.items():
                 if e not in self.train and (kind == "pairs" or e not in self.test):

@@ -54,6 +54,12 @@ class ScannerShiftBenchmark(Benchmark):
     ``specimen``: options of the specimens' distribution passed on to
     :func:`~causalphys.microscopy.lab.confounded_lab` (keys in :data:`SPECIMEN_OPTIONS`, e.g.
     ``{"lattice_spread": 0.0, "strain_std": 0.02, "rotation": [-0.02, 0.02]}``; default: none, the SCM's defaults).
+    ``views`` (default none; a physics learner's ``data_setting: views`` sets it): labelled training units seen
+    under several instruments, ``BenchmarkData.views`` — ``{"source": "prior", "prior": ScannerPreset, "per_unit":
+    k, "units": m}`` re-images ``m`` fresh units of each training lab (default ``n_train``) ``k`` times, each time in
+    a new session under an instrument drawn from the ``prior`` preset (``do(scanner := prior)``: the specimen and
+    its label kept, the label -> scanner edge cut); ``{"source": "scanners", ...}`` re-images them by each of the
+    lab's own scanners instead (``k = 2``).
     Images are standardised per image; labels are ``long``.
     """
 
@@ -75,6 +81,7 @@ class ScannerShiftBenchmark(Benchmark):
         n_pairs: int = 0,
         chunk: int = 1000,
         specimen: Mapping[str, object] | None = None,
+        views: Mapping[str, object] | None = None,
         name: str = "scanner_shift",
     ):
         self.labs = {str(k): dict(v) for k, v in labs.items()}
@@ -96,6 +103,7 @@ class ScannerShiftBenchmark(Benchmark):
         self.n_pairs = n_pairs
         self.chunk = chunk
         self.specimen = dict(specimen or {})
+        self.views = dict(views) if views else None
         self.name = name
 
     # -- validation and the shift context ------------------------------------------------------------------------
@@ -136,7 +144,34 @@ class ScannerShiftBenchmark(Benchmark):
         pairs = {tuple(self.labs[k]["scanners"]) for k, r in roles.items() if r == "train"}
         if len(pairs) != 1:
             raise ParameterError(f"the training labs must share one scanner pair, got {sorted(pairs)}")
+        self._check_views()
         self._build()  # consistencies, frequencies and every shift are checked here (errors name the key)
+
+    VIEW_KEYS = ("source", "prior", "per_unit", "units")
+
+    def _check_views(self) -> None:
+        if self.views is None:
+            return
+        unknown = sorted(set(self.views) - set(self.VIEW_KEYS))
+        if unknown:
+            raise ParameterError(f"benchmark.views: unknown key(s) {unknown}; allowed: {list(self.VIEW_KEYS)}")
+        source = self.views.get("source", "prior")
+        if source not in ("prior", "scanners"):
+            raise ParameterError(f"benchmark.views.source must be 'prior' or 'scanners', got {source!r}")
+        if source == "prior" and not isinstance(self.views.get("prior"), ScannerPreset):
+            got = type(self.views.get("prior")).__name__
+            raise ParameterError(f"benchmark.views.source=prior needs views.prior, a scanner preset; got {got}")
+        _positive_int(self.views.get("per_unit", 2), "benchmark.views.per_unit")
+        if self.views.get("units") is not None:
+            _positive_int(self.views["units"], "benchmark.views.units")
+
+    def _view_shape(self) -> tuple[int, int]:
+        """``(units per training lab, views per unit)`` of ``views``; ``(0, 0)`` without."""
+        if self.views is None:
+            return 0, 0
+        units = self.views.get("units") or self.n_train
+        per_unit = 2 if self.views.get("source", "prior") == "scanners" else int(self.views.get("per_unit", 2))
+        return int(units), per_unit
 
     def data_bytes(self) -> int:
         """float32 images ``(1, image_size, image_size)`` and int64 labels of every split and view: each training
@@ -144,7 +179,9 @@ class ScannerShiftBenchmark(Benchmark):
         ``n_test`` (the shifts' environments counted after :meth:`check`)."""
         train = sum(1 for spec in self.labs.values() if spec.get("role", "test") == "train")
         test = len(self.labs) - train + len(getattr(self, "_shift_envs", {}))
-        units = train * (self.n_train + self.n_val + 2 * (self.n_counterfactual + self.n_pairs)) + test * self.n_test
+        view_units, per_unit = self._view_shape()
+        per_lab = self.n_train + self.n_val + 2 * (self.n_counterfactual + self.n_pairs) + view_units * per_unit
+        units = train * per_lab + test * self.n_test
         return units * (4 * self.image_size**2 + 8)
 
     def _build(self) -> None:
@@ -179,6 +216,9 @@ class ScannerShiftBenchmark(Benchmark):
             if clash:
                 raise ParameterError(f"shift {shift.name!r} makes environment(s) {clash}, which already exist")
             self._shift_envs.update(envs)
+        self._prior_index = None
+        if self.views is not None and self.views.get("source", "prior") == "prior":
+            self._prior_index = self.scanner_index(self.views["prior"])
         self._scm = confounded_lab(
             [*presets, *self._extra],
             labs,
@@ -255,6 +295,7 @@ class ScannerShiftBenchmark(Benchmark):
             for env in train_envs:
                 counterfactual[env] = self.counterfactual_views(train_envs, env, seed)
         pairs = {env: self.reimaged_pairs(train_envs, env, seed) for env in train_envs} if self.n_pairs else {}
+        views = {env: self.labelled_views(train_envs, env, seed) for env in train_envs} if self.views else {}
         return BenchmarkData(
             train={k: (x[: self.n_train], y[: self.n_train]) for k, (x, y) in train.items()},
             val={k: (x[self.n_train :], y[self.n_train :]) for k, (x, y) in train.items()},
@@ -263,7 +304,31 @@ class ScannerShiftBenchmark(Benchmark):
             task="classification",
             counterfactual=counterfactual,
             pairs=pairs,
+            views=views,
         )
+
+    def labelled_views(self, envs: Environments, env: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)`` of ``views``' fresh units of training environment ``env``: ``x`` ``(m, k, 1, h, w)``, unit
+        ``i`` re-imaged ``k`` times in new sessions (:func:`~causalphys.microscopy.reimage.reimage`: the specimen
+        kept, the session redrawn) under ``do(scanner := s)`` — ``s`` the prior each time, or each of the lab's
+        scanners — standardised per image; ``y`` ``(m,)`` the units' labels (unchanged: the scanner is downstream)."""
+        units, per_unit = self._view_shape()
+        scm = envs[env]
+        if self._prior_index is not None:
+            targets = [float(self._prior_index)] * per_unit
+        else:
+            targets = [float(self.scanners.index(s)) for s in self.labs[env]["scanners"]]
+        xs, ys = [], []
+        for k, start in enumerate(range(0, units, self.chunk)):
+            size = min(self.chunk, units - start)
+            batch = scm.sample(size, seed=derive_seed(seed, "views", env, k), return_noise=True)
+            shots = []
+            for j, target in enumerate(targets):
+                image = reimage(scm, batch, {"scanner": target}, derive_seed(seed, "views", env, k, "session", j))
+                shots.append(standardize_images(image["image"]))
+            xs.append(torch.stack(shots, dim=1))
+            ys.append(batch["label"].long())
+        return torch.cat(xs), torch.cat(ys)
 
     def reimaged_pairs(self, envs: Environments, env: str, seed: int) -> list[torch.Tensor]:
         """``n_pairs`` fresh units of training environment ``env``, each re-imaged by both of the lab's scanners in

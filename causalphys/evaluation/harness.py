@@ -214,6 +214,14 @@ def evaluate_run(
                 "(its yaml's data_setting: pairs sets the benchmark's n_pairs)"
             )
         trainer.fit(net, train, pairs=pairs)
+    elif getattr(trainer, "needs_views", False):
+        views = {e: xy for e, xy in data.views.items() if e != holdout}
+        if not views:
+            raise ParameterError(
+                f"trainer {trainer_name!r} trains on labelled views of its training units, but the benchmark made "
+                "none (its yaml's data_setting: views and views: block ask for them)"
+            )
+        trainer.fit(net, train, views=views)
     else:
         trainer.fit(net, train)
     rows = measure(data, trainer.predict, run=run, trainer_name=trainer_name, seed=seed, holdout=holdout)

@@ -17,6 +17,7 @@ from causalphys.trainers.ibirm import IBIRM
 from causalphys.trainers.irm import IRM
 from causalphys.trainers.ivae import IVAE
 from causalphys.trainers.mmd import MMD
+from causalphys.trainers.physics import CounterfactualInvariance, InstrumentRandomization
 from causalphys.trainers.vrex import VREx
 
 __all__ = [
@@ -28,10 +29,12 @@ __all__ = [
     "MMD",
     "CheckpointError",
     "ContentStyle",
+    "CounterfactualInvariance",
     "DataError",
     "DataTypeError",
     "Fishr",
     "GroupDRO",
+    "InstrumentRandomization",
     "NetError",
     "NotFittedError",
     "Trainer",

@@ -207,7 +207,7 @@ class Trainer(abc.ABC):
         check_targets(dict(zip(names, data)), self.task, n_outputs)
 
         self.net_ = net
-        self.data_ = ckpt_files.data_digest({name: envs[name] for name in names}) if self.checkpoint_every else None
+        self.data_ = self.data_digest({name: envs[name] for name in names}) if self.checkpoint_every else None
         self.env_names_ = names
         self.input_shape_ = input_shape
         self.n_outputs_ = n_outputs
@@ -230,6 +230,11 @@ class Trainer(abc.ABC):
         finally:
             self._fitting = False
         return self
+
+    def data_digest(self, envs: Mapping[object, tuple[torch.Tensor, torch.Tensor]]) -> str:
+        """What a checkpoint records of the training data (a resume on other data is refused): the digest of
+        ``envs``; a learner trained on more than ``envs`` (views, pairs) adds those."""
+        return ckpt_files.data_digest(envs)
 
     def _draw(self, data: list[Batch]) -> list[Batch]:
         """One minibatch per environment: ``batch_size`` indices drawn uniformly with replacement."""

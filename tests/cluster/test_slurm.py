@@ -90,7 +90,7 @@ def test_a_sweep_on_slurm_writes_every_run_and_the_report_reads_it(slurm_sweep, 
         assert meta["threads"] == 1  # the job's cpus_per_task, not the node's cores
         assert {r["split"] for r in rows(results / run / "results.csv")} >= {"val", "test"}
     _, report = causalphys("report", str(results), "--out", str(tmp_path / "report"), timeout=120)
-    assert "| erm | training-domain validation |" in report and "| vrex | training-domain validation |" in report
+    assert "| erm | training-domain validation" in report and "| vrex | training-domain validation" in report
     assert (tmp_path / "report" / "report.md").is_file()
 
 

@@ -1,5 +1,7 @@
 """The SCM-backed benchmarks: shapes, seeds, the oracle setting and the counterfactual views."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -7,6 +9,8 @@ from causalphys.errors import ParameterError
 from causalphys.evaluation.benchmarks import ColoredMNISTBenchmark
 
 from .tiny import LABS, tiny_benchmark
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def test_scanner_shift_data_shapes_and_roles():
@@ -101,3 +105,45 @@ def test_a_class_seen_only_in_a_test_environment_fails_when_the_data_are_made():
     info = {"a": EnvironmentInfo("train"), "b": EnvironmentInfo("test")}
     with pytest.raises(ParameterError, match=r"class\(es\) \[2\] of test environment 'b' occur in no training"):
         BenchmarkData(train, train, {"b": (x, torch.tensor([0, 2, 1, 2]))}, info)
+
+
+def _prior():
+    from omegaconf import OmegaConf
+
+    from causalphys.microscopy.scanners import ScannerPreset
+
+    raw = OmegaConf.to_container(OmegaConf.load(CONF / "prior" / "physics.yaml"))
+    raw.pop("_target_")
+    return ScannerPreset(**raw)
+
+
+def test_labelled_views_re_image_the_units_under_the_prior_and_leave_the_rest_unchanged():
+    """Issue 20: each view unit is the same specimen (its label kept) under k instruments drawn from the physics
+    prior; asking for views changes no other split (the prior preset is added after the configured scanners)."""
+    plain = tiny_benchmark().load(0)
+    with_views = tiny_benchmark(views={"source": "prior", "prior": _prior(), "per_unit": 3, "units": 20}).load(0)
+    for split in ("train", "val", "test"):
+        for env, (x, y) in getattr(plain, split).items():
+            assert torch.equal(getattr(with_views, split)[env][0], x) and torch.equal(
+                getattr(with_views, split)[env][1], y
+            )
+    assert set(with_views.views) == {"train_a", "train_b"} and not plain.views
+    x, y = with_views.views["train_a"]
+    assert x.shape == (20, 3, 1, 32, 32) and y.shape == (20,) and y.dtype == torch.long
+    assert not torch.equal(x[:, 0], x[:, 1])  # a new instrument and session per view
+    # the label no longer decides the instrument: both labels appear, and the views are standardised images
+    assert set(y.tolist()) == {0, 1}
+    assert x.mean(dim=(-1, -2)).abs().max() < 1e-4
+
+
+def test_views_from_the_labs_own_scanners_and_bad_view_settings():
+    data = tiny_benchmark(views={"source": "scanners", "units": 10}).load(0)
+    assert data.views["train_b"][0].shape == (10, 2, 1, 32, 32)
+    with pytest.raises(ParameterError, match="views.source=prior needs views.prior, a scanner preset"):
+        tiny_benchmark(views={"source": "prior"}).check()
+    with pytest.raises(ParameterError, match=r"benchmark.views: unknown key\(s\) \['k'\]"):
+        tiny_benchmark(views={"source": "scanners", "k": 2}).check()
+    with pytest.raises(ParameterError, match="benchmark.views.source must be 'prior' or 'scanners'"):
+        tiny_benchmark(views={"source": "lab"}).check()
+    bench = tiny_benchmark(views={"source": "prior", "prior": _prior(), "per_unit": 4})
+    assert bench.data_bytes() > tiny_benchmark().data_bytes() + 2 * 4 * 48 * 32 * 32 * 4 - 1  # the views counted

@@ -24,6 +24,8 @@ def _config(path):
     cfg = OmegaConf.load(path)
     space = cfg.pop(SEARCH_SPACE_KEY, None)
     cfg.pop("data_setting", None)  # trainer/oracle.yaml: a data setting for the harness, not a trainer argument
+    cfg.pop("views", None)  # randomize.yaml, cf_invariance.yaml: what the benchmark makes (causalphys.run)
+    cfg.pop("defaults", None)  # their prior's defaults list (composed by Hydra in a run)
     return cfg, space
 
 
@@ -44,6 +46,11 @@ def _fit(trainer, envs):
         g = torch.Generator().manual_seed(0)
         pairs = {e: [x, x + 0.1 * torch.randn(x.shape, generator=g)] for e, (x, _) in envs.items()}
         return trainer.fit(MLP(4, 2, hidden=(8,)), envs, pairs=pairs)
+    if getattr(trainer, "needs_views", False):  # labelled views: each unit and two perturbed copies
+        g = torch.Generator().manual_seed(0)
+        views = {e: (torch.stack([x, *(x + 0.1 * torch.randn(x.shape, generator=g) for _ in range(2))], 1), y)
+                 for e, (x, y) in envs.items()}  # fmt: skip
+        return trainer.fit(MLP(4, 2, hidden=(8,)), envs, views=views)
     return trainer.fit(MLP(4, 2, hidden=(8,)), envs)
 
 
