@@ -384,7 +384,16 @@ def test_the_physics_learners_run_through_the_harness_with_their_views(trainer, 
     assert built["benchmark"].views["prior"].name == "physics_prior" and "views" not in built["trainer"].get_params()
 
 
-def test_views_on_a_benchmark_without_an_scm_are_refused(tmp_path):
-    cfg = _compose(["trainer=randomize", "benchmark=colored_mnist", "net=mlp", *TINY[-2:]], tmp_path)
-    with pytest.raises(CausalPhysError, match="makes no labelled views of its training units"):
-        build(cfg)
+def test_views_on_colored_mnist_are_its_colours_and_other_sources_are_refused(tmp_path, random_mnist):
+    """Colored MNIST as the control of issue 20: colour is the randomised instrument (trainer.views.source=colour);
+    a prior or the labs' scanners mean nothing there and are refused with the key to set."""
+    base = ["benchmark=colored_mnist", "net=mlp", f"benchmark.path={random_mnist}", "steps=3", "progress=false"]
+    with pytest.raises(CausalPhysError, match="its instrument is the colour.*trainer.views.source=colour"):
+        build(_compose(["trainer=randomize", *base], tmp_path))
+    cfg = _compose(["trainer=cf_invariance", "trainer.views.source=colour", *base], tmp_path)
+    data = build(cfg)["benchmark"].load(0)
+    x, y = data.views["train_0.2"]
+    assert x.shape[1:] == (2, 2, 14, 14) and torch.equal(y, data.train["train_0.2"][1])
+    assert torch.equal(x[:, 0].sum(1), x[:, 1].sum(1)) and torch.equal(x[:, 0, 1], torch.zeros_like(x[:, 0, 1]))
+    run(cfg, tmp_path / "r", "r", "cf_invariance")
+    assert (tmp_path / "r" / "results.csv").is_file()

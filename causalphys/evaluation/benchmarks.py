@@ -368,21 +368,37 @@ class ColoredMNISTBenchmark(Benchmark):
     (:func:`~causalphys.data.colored_mnist.colored_mnist_environments`): training environments ``train_0.2`` and
     ``train_0.1`` (the last ``val_fraction`` of each held out for validation), test environment ``test_0.9``.
     ``grayscale=True`` is the oracle's colour-blind input. Counterfactual pairs: each validation digit in colour 0
-    and colour 1 (``do(colour := c)``). MNIST from ``path`` or ``$CAUSALPHYS_MNIST``."""
+    and colour 1 (``do(colour := c)``). ``views={"source": "colour"}``: each training digit in both colours with
+    its label (``BenchmarkData.views``), for the physics learners with colour as the randomised instrument. MNIST
+    from ``path`` or ``$CAUSALPHYS_MNIST``."""
 
     task = "classification"
 
     def __init__(
-        self, path: str | None = None, grayscale: bool = False, val_fraction: float = 0.1, name: str = "colored_mnist"
+        self,
+        path: str | None = None,
+        grayscale: bool = False,
+        val_fraction: float = 0.1,
+        views: Mapping[str, object] | None = None,
+        name: str = "colored_mnist",
     ):
         self.path = path
         self.grayscale = bool(grayscale)
         self.val_fraction = val_fraction
+        self.views = dict(views) if views else None
         self.name = name
 
     def check(self) -> None:
         if not 0.0 < float(self.val_fraction) < 1.0:
             raise ParameterError(f"benchmark.val_fraction must lie in (0, 1), got {self.val_fraction!r}")
+        if self.views is not None:
+            if self.views.get("source") != "colour":
+                raise ParameterError(
+                    "benchmark colored_mnist: its instrument is the colour, so its views are each training digit in "
+                    f"both colours: set trainer.views.source=colour (got {self.views.get('source')!r})"
+                )
+            if self.grayscale:
+                raise ParameterError("benchmark colored_mnist: views of grayscale inputs have no colour to vary")
 
     def load(self, seed: int, *, progress: bool | Progress = False) -> BenchmarkData:
         self.check()
@@ -403,4 +419,11 @@ class ColoredMNISTBenchmark(Benchmark):
             "train_0.1": EnvironmentInfo("train", None, None, "colour flipped with probability 0.1"),
             "test_0.9": EnvironmentInfo("test", "colour_flip", 0.9, "colour flipped with probability 0.9"),
         }
-        return BenchmarkData(train, val, {"test_0.9": envs["test_0.9"]}, info, "classification", counterfactual)
+        views = {}
+        if self.views is not None:  # the control of issue 20: colour is the randomised "instrument"
+            for env, (x, y) in train.items():
+                grey = x.sum(1)
+                views[env] = (torch.stack([torch.stack([grey * (1 - c), grey * c], dim=1) for c in (0.0, 1.0)], 1), y)
+        return BenchmarkData(
+            train, val, {"test_0.9": envs["test_0.9"]}, info, "classification", counterfactual, views=views
+        )
