@@ -139,6 +139,7 @@ class ImageBenchmark(Benchmark):
         labelled: bool = True,
         shifts: Mapping[str, object] | Sequence[object] = (),
         recorded: Mapping[str, object] | None = None,
+        views: Mapping[str, object] | None = None,
         cache_dir: str | os.PathLike | None = None,
         name: str = "images",
     ):
@@ -158,6 +159,7 @@ class ImageBenchmark(Benchmark):
         self.labelled = labelled
         self.shifts = tuple(shifts.values()) if isinstance(shifts, Mapping) else tuple(shifts)
         self.recorded = dict(recorded or {})
+        self.views = dict(views) if views else None
         self.cache_dir = cache_dir
         self.name = name
 
@@ -211,6 +213,19 @@ class ImageBenchmark(Benchmark):
         classes = _names("classes", self.classes)
         if classes is not None and (not classes or len(set(classes)) != len(classes)):
             raise ParameterError(f"classes must be a non-empty list of distinct labels, got {classes}")
+        if self.views is not None:
+            from causalphys.microscopy.scanners import ScannerPreset
+
+            unknown = sorted(set(self.views) - {"source", "prior", "per_unit", "units"})
+            if unknown:
+                raise ParameterError(f"views: unknown key(s) {unknown}; allowed: source, prior, per_unit, units")
+            if self.views.get("source", "prior") != "prior" or not isinstance(self.views.get("prior"), ScannerPreset):
+                raise ParameterError(
+                    "views of recorded images are re-imaged under a prior (views.source=prior with views.prior, a "
+                    f"scanner preset: conf/prior/), got source={self.views.get('source')!r}"
+                )
+            _positive("views.per_unit", self.views.get("per_unit", 2), integer=True)
+            _positive("views.units", self.views.get("units"), integer=True, allow_none=True)
 
     def collection(self) -> ImageCollection:
         """The manifest's or the folder's entries."""
@@ -419,7 +434,35 @@ class ImageBenchmark(Benchmark):
         (module docstring)."""
         parts = self.split(self.tiles(progress=progress), seed)
         parts["reimaged"] = self.reimaged(parts, seed)
-        return self.assemble(parts)
+        data = self.assemble(parts)
+        data.views = self.prior_views(parts, seed)
+        return data
+
+    def prior_views(self, parts: dict[str, dict[str, ImageTiles]], seed: int) -> dict[str, tuple]:
+        """``views`` (the physics learners' training data): each training environment's tiles (``units`` of them
+        drawn at random, default all) re-imaged ``per_unit`` times under instruments drawn from the prior, only as
+        far as is physical from the recording (:func:`~causalphys.data.reimaging.prior_views`), standardised:
+        ``{env: (x (m, k, 1, h, w), y (m,))}``."""
+        if self.views is None:
+            return {}
+        from causalphys.data.reimaging import instrument_of_tiles, prior_views
+
+        out = {}
+        for env, t in parts["train"].items():
+            units = self.views.get("units")
+            if units is not None and units < len(t):
+                gen = make_generator(derive_seed(seed, "images", self.name, "views", env))
+                t = t.select(torch.randperm(len(t), generator=gen)[:units].sort().values)
+            try:
+                instrument = instrument_of_tiles(t.images, self.pixel_size, self.recorded)
+            except ParameterError as err:
+                raise ParameterError(f"the recorded instrument of environment {env!r}: {err}") from err
+            k = int(self.views.get("per_unit", 2))
+            raw = prior_views(t.images, instrument, self.views["prior"], k, seed, env)
+            x = standardize_images(raw.reshape(-1, *raw.shape[2:])).reshape(len(t), k, 1, *raw.shape[2:])
+            y = t.labels.to(torch.float32) if self.task == "regression" else t.labels.long()
+            out[env] = (x, y)
+        return out
 
     def fingerprint(self) -> str:
         """SHA-256 (first 16 hex digits) of the used files' bytes, their entries and every setting that changes

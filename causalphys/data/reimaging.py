@@ -21,6 +21,7 @@ The re-imaged tiles are raw intensities like the recorded ones; the benchmark st
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -115,3 +116,60 @@ def shifted_environments(
             text = f"{source} re-imaged: {info.description}; recorded {instruments[source].describe()}"
             out[env] = (source, images, EnvironmentInfo("test", info.shift, info.level, text))
     return out
+
+
+# The instrument nodes a prior draws for re-imaged training views: optics, scan and dose. The detector's (gain,
+# offset, read noise, saturation) are in each recording's own units and cancel in the per-tile standardisation.
+PRIOR_NODES = (
+    "probe_sigma",
+    "dose",
+    "drift_speed",
+    "line_jitter",
+    "mains_amplitude",
+    "scale_error_x",
+    "scale_error_y",
+    "scan_shear",
+    "scan_rotation",
+)
+
+
+def physical_ranges(prior, instrument: RecordedInstrument) -> dict[str, tuple[float, float]]:
+    """``{node: (low, high)}``: the ``prior``'s ranges (a :class:`~causalphys.microscopy.scanners.ScannerPreset`)
+    restricted to what a recording allows — a probe no narrower and a dose no higher than recorded (where the
+    whole range lies beyond the recording, the recorded value itself)."""
+    ranges = {}
+    for node in PRIOR_NODES:
+        low, high = (float(v) for v in prior.ranges[node])
+        if node == "probe_sigma":
+            low, high = max(low, instrument.probe_sigma), max(high, instrument.probe_sigma)
+        elif node == "dose":
+            low, high = min(low, instrument.dose), min(high, instrument.dose)
+        ranges[node] = (low, high)
+    return ranges
+
+
+def prior_views(
+    images: torch.Tensor, instrument: RecordedInstrument, prior, per_unit: int, seed: int, stream: str
+) -> torch.Tensor:
+    """``(n, per_unit, h, w)``: every tile of ``images`` ``(n, h, w)`` re-imaged ``per_unit`` times, each time
+    under instrument values drawn per tile from ``prior`` (:func:`physical_ranges`: only what is physical from
+    the recording; dose log-uniform, the drift's direction uniform), with fresh noise. Values for chunk ``k`` of
+    view ``j`` come from ``derive_seed(seed, "views", stream, j, k)``."""
+    ranges = physical_ranges(prior, instrument)
+    views = []
+    for j in range(per_unit):
+        shots = []
+        for k, start in enumerate(range(0, len(images), CHUNK)):
+            part = images[start : start + CHUNK]
+            g = torch.Generator().manual_seed(derive_seed(seed, "views", stream, j, k))
+            spec = {}
+            for node, (low, high) in ranges.items():
+                u = torch.rand(len(part), generator=g, dtype=torch.float64)
+                if node == "dose" and low > 0:
+                    spec[node] = torch.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+                else:
+                    spec[node] = low + u * (high - low)
+            spec["drift_angle"] = 2 * math.pi * torch.rand(len(part), generator=g, dtype=torch.float64)
+            shots.append(reimage_tiles(part, instrument, spec, seed, f"views:{stream}:{j}:{k}"))
+        views.append(torch.cat(shots))
+    return torch.stack(views, dim=1)

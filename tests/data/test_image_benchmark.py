@@ -307,3 +307,48 @@ def test_a_run_over_changed_files_is_not_taken_for_finished(tmp_path):
     second = run(cfg, tmp_path / "results" / "run2", "run2", "erm")
     assert len(list((tmp_path / "results" / ".cache").glob("*"))) == 2  # the old data were not reused
     assert second.read_text() != first.read_text()
+
+
+RECORDED = {"probe_sigma": 0.6, "dose": 2e4, "black_level": 0.0, "gain": 1.0}  # the fringes have no columns to fit
+
+
+def _prior():
+    from omegaconf import OmegaConf
+
+    from causalphys.microscopy.scanners import ScannerPreset
+
+    raw = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "prior" / "physics.yaml"))
+    raw.pop("_target_")
+    return ScannerPreset(**raw)
+
+
+def test_views_re_image_recorded_training_tiles_only_as_far_as_is_physical(tmp_path):
+    """Issue 20 §3: the physics learners on the user's own images — each training tile re-imaged under the prior,
+    restricted to what the recording allows (no probe narrower, no dose higher than recorded)."""
+    from causalphys.data.reimaging import physical_ranges
+    from causalphys.microscopy.recorded import RecordedInstrument
+
+    b = bench(make_files(tmp_path), recorded=RECORDED, views={"source": "prior", "prior": _prior(), "per_unit": 3})
+    b.check()
+    data = b.load(0)
+    x, y = data.views["scope_a"]
+    train_x, train_y = data.train["scope_a"]
+    assert x.shape == (len(train_x), 3, 1, 16, 16) and torch.equal(y, train_y)
+    assert not torch.equal(x[:, 0], x[:, 1]) and not torch.equal(x[:, 0], train_x)
+    assert torch.allclose(x.mean(dim=(-1, -2)), torch.zeros(1), atol=1e-4)  # standardised like every tile
+    assert torch.equal(b.load(0).views["scope_a"][0], x)  # same seed, same views
+    ranges = physical_ranges(_prior(), RecordedInstrument(pixel_size=0.3, probe_sigma=0.6, dose=2e4))
+    assert ranges["probe_sigma"] == (0.6, 1.4) and ranges["dose"] == (1e3, 2e4)  # physics prior 0.3-1.4, 1e3-1e6
+    with pytest.raises(ParameterError, match="re-imaged under a prior"):
+        bench(make_files(tmp_path), views={"source": "scanners"}).check_settings()
+
+
+def test_the_physics_learner_trains_on_recorded_images_through_the_harness(tmp_path):
+    manifest = make_files(tmp_path)
+    overrides = ["benchmark=images", f"benchmark.manifest={manifest}", "benchmark.tile=32", "trainer=randomize"]
+    overrides += [f"+benchmark.recorded.{k}={v}" for k, v in RECORDED.items()] + ["trainer.views.per_unit=2"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*overrides, "steps=2", "progress=false"])
+    cfg.results_dir = str(tmp_path / "results")
+    rows = run(cfg, tmp_path / "run", "run", "randomize").read_text()
+    assert "scope_b,test,accuracy" in rows
