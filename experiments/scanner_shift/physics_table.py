@@ -1,7 +1,8 @@
 """The physics learners beside the generic ones on the scanner-shift study (issue 20), and the goals checked.
 
 Rows: every learner of ``study/`` with its yaml defaults (no hyper-parameter search), a physics learner's variants
-told apart by their views (``trainer.views.source``, the prior's name); accuracy (%) mean ± std over seeds (the
+told apart by their views (``trainer.views.source``, the prior's name; a ``diagnostic`` prior is fitted to a test
+environment on purpose and is not checked against the goals); accuracy (%) mean ± std over seeds (the
 final-step model = training-domain validation with one candidate), and the counterfactual flip rate. Then the goals
 of issue 20 against the oracle's numbers from the same folder.
 
@@ -76,7 +77,7 @@ def main(folder: Path = HERE / "study", seeds: tuple[int, ...] | None = None) ->
         lines.append(f"| {v} | {r['seed'].nunique()} | " + " | ".join(cells) + " |")
     lines += ["", "Goals (issue 20; means over the seeds above):", ""]
     oracle = means.get(("oracle", "severity 1.5"))
-    for v in [v for v in variants if "(" in v]:
+    for v in [v for v in variants if "(" in v and "diagnostic" not in v]:  # a diagnostic prior uses the test
         checks = [
             ("test lab >= 72", means[(v, "test lab (reversed)")], 72.0),
             ("in-distribution >= 72", means[(v, "in-distribution")], 72.0),
