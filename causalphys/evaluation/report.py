@@ -246,7 +246,10 @@ def severity_figure(
     notes = axes_notes or {}
     shifts = list(dict.fromkeys(table["shift"]))
     groups = shared_panels(table)
-    colors = {t: f"C{k % 10}" for k, t in enumerate(dict.fromkeys(table["trainer"]))}  # one colour per trainer
+    # one colour per trainer; past ten trainers the colours repeat with another marker, so no two lines look alike
+    trainers = list(dict.fromkeys(table["trainer"]))
+    colors = {t: f"C{k % 10}" for k, t in enumerate(trainers)}
+    markers = {t: "os^DvPX*"[(k // 10) % 8] for k, t in enumerate(trainers)}
     # each trainer's in-distribution value (validation split) under each rule: the level a shift is measured from
     reference = per_seed(selected, metric, benchmark).groupby(["selection", "trainer"], sort=False)["in-distribution"]
     reference = reference.mean()
@@ -270,7 +273,7 @@ def severity_figure(
                     line["level"],
                     line["mean"] * scale,
                     yerr=err,
-                    marker="o",
+                    marker=markers[trainer],
                     capsize=3,
                     label=trainer,
                     color=colors[trainer],
@@ -307,7 +310,10 @@ def severity_figure(
     if metric == "accuracy" and chance is not None:
         handles.append(Line2D([], [], color="grey", linestyle="--", linewidth=1))
         labels.append("chance")
-    axes[0][0].legend(handles, labels, fontsize="small")
+    if len(trainers) > 6:  # a long legend goes beside the panels, not over the lines
+        fig.legend(handles, labels, fontsize="small", loc="outside right upper")
+    else:
+        axes[0][0].legend(handles, labels, fontsize="small")
     return fig
 
 

@@ -57,11 +57,15 @@ class Sweep:
     damaged: dict[str, str] = field(default_factory=dict)
 
     def environment_info(self) -> dict[str, dict]:
-        """``env -> info`` over all runs (the first run that describes an environment wins)."""
+        """``env -> info`` over all runs (the first run that describes an environment wins; a field it leaves empty
+        is filled from a later run)."""
         merged: dict[str, dict] = {}
         for envs in self.environments.values():
             for env, info in envs.items():
-                merged.setdefault(env, dict(info))
+                known = merged.setdefault(env, dict(info))
+                for key, value in info.items():  # a field older runs lack (e.g. "axis") is taken from a newer one
+                    if value not in (None, "", {}) and known.get(key) in (None, "", {}):
+                        known[key] = value
         return merged
 
 

@@ -263,3 +263,25 @@ def test_severity_axis_says_which_parameters_get_easier():
     low = moves(presets["low_dose"], presets["drifty_older"])
     assert low["easier"] == ["dose"] and {"drift_speed", "probe_sigma"} <= set(low["harder"])
     assert moves(presets["corrected_200kv"], presets["uncorrected_200kv"])["easier"] == []
+
+
+def test_many_trainers_get_distinct_lines_and_a_legend_beside_the_panels(selected):
+    """Twelve trainers (the scanner-shift study): colours repeat past ten, so the marker changes; the legend leaves
+    the panels."""
+    from causalphys.evaluation.report import severity_figure
+
+    many = pd.concat([selected.assign(trainer=f"t{k}") for k in range(12)])
+    fig = severity_figure(many)
+    lines = [c for c in fig.axes[0].containers]
+    styles = {(c.lines[0].get_color(), c.lines[0].get_marker()) for c in lines}
+    assert len(lines) == 12 and len(styles) == 12
+    assert fig.axes[0].get_legend() is None and fig.legends
+
+
+def test_environment_info_fills_a_field_older_runs_lack(sweep_dir):
+    sweep = load_sweep(sweep_dir)
+    first, *rest = list(sweep.environments)
+    sweep.environments[first] = {"dose_0": {"description": "x"}}
+    sweep.environments[rest[0]] = {"dose_0": {"description": "y", "axis": "dose down"}}
+    info = sweep.environment_info()["dose_0"]
+    assert info["description"] == "x" and info["axis"] == "dose down"  # the first run's, then what it lacked
