@@ -28,13 +28,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist" / "mnist.npz"
-# The IRM README's hyper-parameters (as experiments/colored_mnist/run.py's IRM_SETTINGS).
+sys.path.insert(0, str(ROOT))
+from experiments.colored_mnist.run import IRM_SETTINGS  # noqa: E402  (the IRM README's hyper-parameters)
+
+# the same settings under the reference script's flag names
 IRM_FLAGS = dict(
-    hidden_dim=390,
-    l2_regularizer_weight=0.00110794568,
-    lr=0.0004898536566546834,
-    penalty_anneal_iters=190,
-    penalty_weight=91257.18613115903,
+    hidden_dim=IRM_SETTINGS["hidden"],
+    l2_regularizer_weight=IRM_SETTINGS["l2"],
+    lr=IRM_SETTINGS["lr"],
+    penalty_anneal_iters=IRM_SETTINGS["penalty_anneal_steps"],
+    penalty_weight=IRM_SETTINGS["penalty_weight"],
 )
 
 # Runs inside the reference's process: a torchvision stand-in with the local MNIST, .cuda() as a no-op, then the

@@ -29,6 +29,7 @@ import torch
 from causalphys.data.benchmark import EnvironmentInfo
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.microscopy.recorded import RecordedInstrument, recorded_scm
+from causalphys.microscopy.redetection import SCAN_MOVES
 from causalphys.seeding import derive_seed
 
 CHUNK = 256
@@ -120,17 +121,7 @@ def shifted_environments(
 
 # The instrument nodes a prior draws for re-imaged training views: optics, scan and dose. The detector's (gain,
 # offset, read noise, saturation) are in each recording's own units and cancel in the per-tile standardisation.
-PRIOR_NODES = (
-    "probe_sigma",
-    "dose",
-    "drift_speed",
-    "line_jitter",
-    "mains_amplitude",
-    "scale_error_x",
-    "scale_error_y",
-    "scan_shear",
-    "scan_rotation",
-)
+PRIOR_NODES = ("probe_sigma", "dose", *SCAN_MOVES)
 
 
 def physical_ranges(prior, instrument: RecordedInstrument) -> dict[str, tuple[float, float]]:

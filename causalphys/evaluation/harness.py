@@ -206,24 +206,16 @@ def evaluate_run(
             "trained model on it with causalphys evaluate"
         )
     net = make_net(data.input_shape, data.n_outputs)
-    if getattr(trainer, "needs_pairs", False):
-        pairs = {e: views for e, views in data.pairs.items() if e != holdout}
-        if not pairs:
-            raise ParameterError(
-                f"trainer {trainer_name!r} learns from counterfactual pairs, but the benchmark made none "
-                "(its yaml's data_setting: pairs sets the benchmark's n_pairs)"
-            )
-        trainer.fit(net, train, pairs=pairs)
-    elif getattr(trainer, "needs_views", False):
-        views = {e: xy for e, xy in data.views.items() if e != holdout}
-        if not views:
-            raise ParameterError(
-                f"trainer {trainer_name!r} trains on labelled views of its training units, but the benchmark made "
-                "none (its yaml's data_setting: views and views: block ask for them)"
-            )
-        trainer.fit(net, train, views=views)
-    else:
-        trainer.fit(net, train)
+    extra = {}  # what a pair or physics learner trains on beside the factual data
+    for kind, flag, what in (
+        ("pairs", "needs_pairs", "learns from counterfactual pairs (its yaml's data_setting: pairs sets n_pairs)"),
+        ("views", "needs_views", "trains on labelled views (its yaml's data_setting: views and views: block)"),
+    ):
+        if getattr(trainer, flag, False):
+            extra[kind] = {e: v for e, v in getattr(data, kind).items() if e != holdout}
+            if not extra[kind]:
+                raise ParameterError(f"trainer {trainer_name!r} {what}, but the benchmark made none")
+    trainer.fit(net, train, **extra)
     rows = measure(data, trainer.predict, run=run, trainer_name=trainer_name, seed=seed, holdout=holdout)
     rows.append(tidy_row(run, trainer_name, "all", "train", "seconds", time.perf_counter() - started))
     return rows

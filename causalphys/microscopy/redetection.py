@@ -69,7 +69,7 @@ detector), named as in :data:`~causalphys.microscopy.scanners.PARAMETERS`."""
 
 _POSITIVE = ("probe_sigma", "dose", "dwell_time", "gain")
 _NONNEGATIVE = ("drift_speed", "line_jitter", "mains_amplitude", "mains_frequency", "flyback_time", "read_noise")
-_SCAN_MOVES = (
+SCAN_MOVES = (  # the scan distortions (drift, jitter, mains pick-up, calibration)
     "drift_speed",
     "line_jitter",
     "mains_amplitude",
@@ -228,7 +228,7 @@ class Reimaging(Mechanism):
         """``(scanned, kept, moved)``: the blurred images read along the new scan (``(n, H, W)``), the fraction of
         the recorded noise variance they keep (``(n, H, W)``) and which units the scan moved (``(n,)``)."""
         n, h, _ = blurred.shape
-        moved = torch.stack([p[k] != 0 for k in _SCAN_MOVES]).any(0)
+        moved = torch.stack([p[k] != 0 for k in SCAN_MOVES]).any(0)
         if not bool(moved.any()):
             return blurred, kept_noise(self.shape, sigma, None), moved
         if blocks is not None:
