@@ -71,6 +71,9 @@ def unknown_keys(argv: Sequence[str], conf_dir: Path, config_name: str = "config
             known = sorted(str(k) for k in node.keys())
             close = difflib.get_close_matches(part, known, n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(repr('.'.join([*path, c])) for c in close)}?" if close else ""
-            messages.append(f"unknown key {key!r}: {where} has no {part!r}{hint} (its keys: {known})")
+            messages.append(
+                f"unknown key {key!r}: {where} has no {part!r}{hint} (its keys: {known}; to add a new key, write "
+                f"+{key}=...)"
+            )
             break
     return messages
