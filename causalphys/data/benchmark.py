@@ -7,7 +7,7 @@ plain tensors, so the harness neither knows nor cares whether the data came from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -175,3 +175,28 @@ class Benchmark:
         — or ``""`` where the settings and the seed fix the data (a simulator). The harness adds it to the data
         cache's key and to the run's hash."""
         return ""
+
+
+VIEW_KEYS = ("source", "prior", "per_unit", "units")
+
+
+def check_view_settings(views: Mapping, sources: Sequence[str], key: str, why: str = "") -> None:
+    """A benchmark's ``views`` settings (a physics learner's ``views:`` block): only :data:`VIEW_KEYS`, a ``source``
+    among ``sources`` (default ``prior``), a scanner preset as ``prior`` where the source is ``prior``, a positive
+    integer ``per_unit`` and ``units`` (or null). Errors name ``key``; ``why`` explains a restricted ``sources``."""
+    from causalphys.microscopy.scanners import ScannerPreset
+
+    unknown = sorted(set(views) - set(VIEW_KEYS))
+    if unknown:
+        raise ParameterError(f"{key}: unknown key(s) {unknown}; allowed: {list(VIEW_KEYS)}")
+    source = views.get("source", "prior")
+    if source not in sources:
+        allowed = " or ".join(repr(s) for s in sources)
+        raise ParameterError(f"{key}.source must be {allowed}, got {source!r}{f' ({why})' if why else ''}")
+    if source == "prior" and not isinstance(views.get("prior"), ScannerPreset):
+        got = type(views.get("prior")).__name__
+        raise ParameterError(f"{key}.source=prior needs views.prior, a scanner preset (conf/prior/); got {got}")
+    for name, default in (("per_unit", 2), ("units", None)):
+        value = views.get(name, default)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ParameterError(f"{key}.{name} must be a positive integer, got {value!r}")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, Shift
+from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, Shift, check_view_settings
 from causalphys.data.images import (
     CACHE_VERSION,
     FileTiles,
@@ -213,19 +213,10 @@ class ImageBenchmark(Benchmark):
         classes = _names("classes", self.classes)
         if classes is not None and (not classes or len(set(classes)) != len(classes)):
             raise ParameterError(f"classes must be a non-empty list of distinct labels, got {classes}")
-        if self.views is not None:
-            from causalphys.microscopy.scanners import ScannerPreset
-
-            unknown = sorted(set(self.views) - {"source", "prior", "per_unit", "units"})
-            if unknown:
-                raise ParameterError(f"views: unknown key(s) {unknown}; allowed: source, prior, per_unit, units")
-            if self.views.get("source", "prior") != "prior" or not isinstance(self.views.get("prior"), ScannerPreset):
-                raise ParameterError(
-                    "views of recorded images are re-imaged under a prior (views.source=prior with views.prior, a "
-                    f"scanner preset: conf/prior/), got source={self.views.get('source')!r}"
-                )
-            _positive("views.per_unit", self.views.get("per_unit", 2), integer=True)
-            _positive("views.units", self.views.get("units"), integer=True, allow_none=True)
+        if self.views is not None:  # recorded images are re-imaged under a prior only
+            check_view_settings(
+                self.views, ("prior",), "views", why="views of recorded images are re-imaged under a prior"
+            )
 
     def collection(self) -> ImageCollection:
         """The manifest's or the folder's entries."""

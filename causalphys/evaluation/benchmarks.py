@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
+from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, check_view_settings
 from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
 from causalphys.data.tensors import environment_tensors, standardize_images
 from causalphys.errors import ParameterError
@@ -147,23 +147,9 @@ class ScannerShiftBenchmark(Benchmark):
         self._check_views()
         self._build()  # consistencies, frequencies and every shift are checked here (errors name the key)
 
-    VIEW_KEYS = ("source", "prior", "per_unit", "units")
-
     def _check_views(self) -> None:
-        if self.views is None:
-            return
-        unknown = sorted(set(self.views) - set(self.VIEW_KEYS))
-        if unknown:
-            raise ParameterError(f"benchmark.views: unknown key(s) {unknown}; allowed: {list(self.VIEW_KEYS)}")
-        source = self.views.get("source", "prior")
-        if source not in ("prior", "scanners"):
-            raise ParameterError(f"benchmark.views.source must be 'prior' or 'scanners', got {source!r}")
-        if source == "prior" and not isinstance(self.views.get("prior"), ScannerPreset):
-            got = type(self.views.get("prior")).__name__
-            raise ParameterError(f"benchmark.views.source=prior needs views.prior, a scanner preset; got {got}")
-        _positive_int(self.views.get("per_unit", 2), "benchmark.views.per_unit")
-        if self.views.get("units") is not None:
-            _positive_int(self.views["units"], "benchmark.views.units")
+        if self.views is not None:
+            check_view_settings(self.views, ("prior", "scanners"), "benchmark.views")
 
     def _view_shape(self) -> tuple[int, int]:
         """``(units per training lab, views per unit)`` of ``views``; ``(0, 0)`` without."""
@@ -313,22 +299,13 @@ class ScannerShiftBenchmark(Benchmark):
         kept, the session redrawn) under ``do(scanner := s)`` — ``s`` the prior each time, or each of the lab's
         scanners — standardised per image; ``y`` ``(m,)`` the units' labels (unchanged: the scanner is downstream)."""
         units, per_unit = self._view_shape()
-        scm = envs[env]
-        if self._prior_index is not None:
-            targets = [float(self._prior_index)] * per_unit
-        else:
-            targets = [float(self.scanners.index(s)) for s in self.labs[env]["scanners"]]
-        xs, ys = [], []
-        for k, start in enumerate(range(0, units, self.chunk)):
-            size = min(self.chunk, units - start)
-            batch = scm.sample(size, seed=derive_seed(seed, "views", env, k), return_noise=True)
-            shots = []
-            for j, target in enumerate(targets):
-                image = reimage(scm, batch, {"scanner": target}, derive_seed(seed, "views", env, k, "session", j))
-                shots.append(standardize_images(image["image"]))
-            xs.append(torch.stack(shots, dim=1))
-            ys.append(batch["label"].long())
-        return torch.cat(xs), torch.cat(ys)
+        targets = [float(self._prior_index)] * per_unit if self._prior_index is not None else None
+
+        def view(scm, batch, scanner, k, j):
+            return reimage(scm, batch, {"scanner": scanner}, derive_seed(seed, "views", env, k, "session", j))
+
+        shots, labels = self._scanner_views(envs, env, seed, units, "views", view, targets, labels=True)
+        return torch.stack(shots, dim=1), labels
 
     def reimaged_pairs(self, envs: Environments, env: str, seed: int) -> list[torch.Tensor]:
         """``n_pairs`` fresh units of training environment ``env``, each re-imaged by both of the lab's scanners in
@@ -349,18 +326,28 @@ class ScannerShiftBenchmark(Benchmark):
 
         return self._scanner_views(envs, env, seed, self.n_counterfactual, "counterfactual", view)
 
-    def _scanner_views(self, envs: Environments, env: str, seed: int, n: int, stream: str, view) -> list[torch.Tensor]:
-        """``n`` fresh units of ``env`` (chunk ``k`` drawn with ``derive_seed(seed, stream, env, k)``), each seen by
-        the lab's scanner ``j`` through ``view(scm, batch, scanner, k, j)``; standardised images per scanner."""
+    def _scanner_views(self, envs: Environments, env: str, seed: int, n: int, stream: str, view, targets=None,
+                       labels: bool = False):  # fmt: skip
+        """``n`` fresh units of ``env`` (chunk ``k`` drawn with ``derive_seed(seed, stream, env, k)``), each seen
+        under the scanner values ``targets`` (default: the lab's two scanners), the ``j``-th through
+        ``view(scm, batch, scanner, k, j)``; standardised images per target, and with ``labels`` the units' labels."""
         scm = envs[env]
-        pair = [float(self.scanners.index(s)) for s in self.labs[env]["scanners"]]
-        views = [[], []]
+        if targets is None:
+            targets = [float(self.scanners.index(s)) for s in self.labs[env]["scanners"]]
+        views, ys = [[] for _ in targets], []
         for k, start in enumerate(range(0, n, self.chunk)):
             size = min(self.chunk, n - start)
             batch = scm.sample(size, seed=derive_seed(seed, stream, env, k), return_noise=True)
-            for j, (images, scanner) in enumerate(zip(views, pair)):
+            for j, (images, scanner) in enumerate(zip(views, targets)):
                 images.append(standardize_images(view(scm, batch, scanner, k, j)["image"]))
-        return [torch.cat(v) for v in views]
+            ys.append(batch["label"].long())
+        views = [torch.cat(v) for v in views]
+        return (views, torch.cat(ys)) if labels else views
+
+
+def _in_both_colours(grey: torch.Tensor) -> list[torch.Tensor]:
+    """Digits ``(n, 14, 14)`` as Colored MNIST images ``(n, 2, 14, 14)`` in colour 0 and in colour 1."""
+    return [torch.stack([grey * (1 - c), grey * c], dim=1) for c in (0.0, 1.0)]
 
 
 class ColoredMNISTBenchmark(Benchmark):
@@ -413,7 +400,7 @@ class ColoredMNISTBenchmark(Benchmark):
             grey = x[cut:].sum(1)  # the digit, whatever its colour
             if self.grayscale:
                 continue
-            counterfactual[env] = [torch.stack([grey * (1 - c), grey * c], dim=1) for c in (0.0, 1.0)]
+            counterfactual[env] = _in_both_colours(grey)
         info = {
             "train_0.2": EnvironmentInfo("train", None, None, "colour flipped with probability 0.2"),
             "train_0.1": EnvironmentInfo("train", None, None, "colour flipped with probability 0.1"),
@@ -422,8 +409,7 @@ class ColoredMNISTBenchmark(Benchmark):
         views = {}
         if self.views is not None:  # the control of issue 20: colour is the randomised "instrument"
             for env, (x, y) in train.items():
-                grey = x.sum(1)
-                views[env] = (torch.stack([torch.stack([grey * (1 - c), grey * c], dim=1) for c in (0.0, 1.0)], 1), y)
+                views[env] = (torch.stack(_in_both_colours(x.sum(1)), 1), y)
         return BenchmarkData(
             train, val, {"test_0.9": envs["test_0.9"]}, info, "classification", counterfactual, views=views
         )

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from causalphys.errors import ParameterError
 from causalphys.trainers import checkpoint as ckpt_files
 from causalphys.trainers import params as check
 from causalphys.trainers.base import Batch, Trainer
@@ -166,8 +167,6 @@ class CounterfactualInvariance(InstrumentRandomization):
         owner = type(self).__name__
         self.penalty_weight = check.nonnegative_float(owner, "penalty_weight", penalty_weight)
         if views_per_step < 2:
-            from causalphys.errors import ParameterError
-
             raise ParameterError(
                 f"{owner} views_per_step must be >= 2 (the penalty compares views), got {views_per_step}"
             )

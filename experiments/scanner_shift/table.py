@@ -5,11 +5,11 @@ the physics learners, for physics_table.py), final-step models.
     .venv/bin/python experiments/scanner_shift/table.py [experiments/scanner_shift/study]
 """
 
-import json
 import sys
 from pathlib import Path
 
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from physics_table import cell, load  # noqa: E402  (one reader of the study's runs)
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["erm", "irm", "vrex", "groupdro", "fishr", "coral", "mmd", "ibirm", "oracle"]
@@ -24,22 +24,14 @@ COLUMNS = [
 
 
 def main(folder: Path = HERE / "study") -> str:
-    frames = []
-    for path in sorted(folder.glob("*/results.csv")):
-        meta = json.loads((path.parent / "run.json").read_text())
-        if meta["hparams_seed"] is None and meta["holdout"] is None and meta["seed"] in (0, 1, 2):
-            frames.append(pd.read_csv(path).assign(seed=meta["seed"]))
-    rows = pd.concat(frames)
+    rows = load(folder)
+    rows = rows[rows["seed"].isin((0, 1, 2))]
     lines = ["| trainer | seeds | " + " | ".join(c[2] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
     for trainer in [t for t in ORDER if t in set(rows["trainer"])]:
         r = rows[rows["trainer"] == trainer]
         cells = []
         for split, env, _ in COLUMNS:
-            metric = "cf_flip_rate" if env == "cf" else "accuracy"
-            sel = r[(r["split"] == split) & (r["metric"] == metric)]
-            if env not in (None, "cf"):
-                sel = sel[sel["env"] == env]
-            per_seed = sel.groupby("seed")["value"].mean() * 100
+            per_seed = cell(r, split, env)
             cells.append(f"{per_seed.mean():.1f} ± {per_seed.std():.1f}")
         lines.append(f"| {trainer} | {r['seed'].nunique()} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
