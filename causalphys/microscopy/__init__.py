@@ -7,9 +7,12 @@ instrument would have recorded it (``Degradation`` is the matching shift). The m
 """
 
 from causalphys.microscopy.analysis import (
+    CUBIC_ZONE_AXES,
     ColumnFits,
     LatticeVectors,
+    ZoneAxis,
     column_widths,
+    cubic_zone_axis,
     fft_peak,
     lattice_vectors,
     noise_variance,
@@ -20,7 +23,7 @@ from causalphys.microscopy.degradation import Degradation, Toward
 from causalphys.microscopy.detector import Detector, poisson_icdf
 from causalphys.microscopy.imaging import ImageFormation
 from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
-from causalphys.microscopy.phases import HEXAGONAL, PEROVSKITE, PHASES, Phase
+from causalphys.microscopy.phases import HEXAGONAL, PEROVSKITE, PHASES, SRTIO3_110, Phase
 from causalphys.microscopy.recorded import RecordedInstrument, RecordedStack, instrument_of, recorded_scm
 from causalphys.microscopy.redetection import INSTRUMENT_NODES, Reimaging, binomial_icdf
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
@@ -32,7 +35,9 @@ __all__ = [
     "PARAMETERS",
     "PEROVSKITE",
     "PHASES",
+    "SRTIO3_110",
     "TASKS",
+    "CUBIC_ZONE_AXES",
     "ColumnFits",
     "Degradation",
     "Detector",
@@ -46,8 +51,10 @@ __all__ = [
     "Reimaging",
     "ScannerPreset",
     "Toward",
+    "ZoneAxis",
     "binomial_icdf",
     "column_widths",
+    "cubic_zone_axis",
     "confounded_lab",
     "fft_peak",
     "instrument_of",

@@ -125,6 +125,50 @@ def lattice_vectors(
     )
 
 
+CUBIC_ZONE_AXES: dict[str, tuple[float, float]] = {
+    "[001]": (1.0, 90.0),  # a square lattice of columns
+    "[110]": (math.sqrt(2), 90.0),  # a rectangle a by a/√2
+    "[111]": (1.0, 60.0),  # a hexagonal pattern
+}
+"""The low-index zone axes of a cubic crystal by the projected lattice they show: the ratio of the two lattice
+spacings of the first independent reflections (longer over shorter) and the angle between them (folded to <= 90°)."""
+
+
+@dataclass(frozen=True)
+class ZoneAxis:
+    """A cubic zone axis read from an image: ``axis`` (a key of :data:`CUBIC_ZONE_AXES`), the measured spacing
+    ``ratio`` and ``angle`` (degrees, folded to <= 90°), and ``mismatch``, the relative distance to the axis's ideal
+    pattern (``|ratio / ideal - 1| + |angle - ideal| / 90``; the other axes' in ``others``)."""
+
+    axis: str
+    ratio: float
+    angle: float
+    mismatch: float
+    others: dict[str, float]
+
+
+def cubic_zone_axis(lattice: LatticeVectors, tolerance: float = 0.05) -> ZoneAxis:
+    """The zone axis of a cubic crystal whose image gave ``lattice`` (:func:`lattice_vectors`): the axis of
+    :data:`CUBIC_ZONE_AXES` whose spacing ratio and angle lie closest to the measured ones. Raises if none lies within
+    ``tolerance`` (an image of another axis, a strained or badly calibrated scan). A reflection and one of its
+    harmonics are never the pair (they are parallel); a ratio of 2 between parallel-cell reflections of one axis
+    (``(001)`` and ``(002)``) cannot occur for the same reason."""
+    d1, d2 = lattice.spacings
+    ratio = max(d1, d2) / min(d1, d2)
+    angle = min(lattice.angle, 180.0 - lattice.angle)
+    scores = {
+        axis: abs(ratio / ideal_ratio - 1) + abs(angle - ideal_angle) / 90.0
+        for axis, (ideal_ratio, ideal_angle) in CUBIC_ZONE_AXES.items()
+    }
+    best = min(scores, key=scores.get)
+    if scores[best] > tolerance:
+        raise ParameterError(
+            f"no cubic zone axis fits the lattice (spacings {d1:.3f} and {d2:.3f} Å, ratio {ratio:.3f}, angle "
+            f"{angle:.1f}°): the closest, {best}, is {scores[best]:.3f} away (tolerance {tolerance})"
+        )
+    return ZoneAxis(best, ratio, angle, scores[best], {k: v for k, v in scores.items() if k != best})
+
+
 @dataclass(frozen=True)
 class ColumnFits:
     """2-D Gaussian fits to the atomic columns of an image, one entry per column (``m`` columns).

@@ -12,16 +12,34 @@ from dataclasses import dataclass
 
 import torch
 
+from causalphys.errors import ParameterError
+
 
 @dataclass(frozen=True)
 class Phase:
     """A projected crystal: ``cell`` columns are the lattice vectors a1, a2 in units of the lattice constant;
-    ``sites`` are fractional column positions; ``columns[s]`` the atomic numbers stacked in column ``s``."""
+    ``sites`` are fractional column positions; ``columns[s]`` the atomic numbers stacked in column ``s`` (per
+    repeat along the beam); ``kinds[s]`` the column's name (what a column map calls its channel: ``"SrO"``,
+    ``"Ti"``), ``site0``, ``site1``, ... when not given."""
 
     name: str
     cell: tuple[tuple[float, float], tuple[float, float]]
     sites: tuple[tuple[float, float], ...]
     columns: tuple[tuple[int, ...], ...]
+    kinds: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if len(self.columns) != len(self.sites):
+            raise ParameterError(
+                f"phase {self.name!r}: {len(self.sites)} site(s) but {len(self.columns)} column composition(s)"
+            )
+        if self.kinds is not None and len(self.kinds) != len(self.sites):
+            raise ParameterError(f"phase {self.name!r}: {len(self.sites)} site(s) but {len(self.kinds)} kind(s)")
+
+    @property
+    def column_kinds(self) -> tuple[str, ...]:
+        """The name of each site's column (``kinds``, or ``site0``, ``site1``, ...)."""
+        return self.kinds if self.kinds is not None else tuple(f"site{i}" for i in range(len(self.sites)))
 
 
 PEROVSKITE = Phase(
@@ -29,15 +47,30 @@ PEROVSKITE = Phase(
     cell=((1.0, 0.0), (0.0, 1.0)),
     sites=((0.0, 0.0), (0.5, 0.5)),
     columns=((38,), (22, 8)),
+    kinds=("Sr", "TiO"),
 )
 HEXAGONAL = Phase(
     "hexagonal",  # 2H-MoS2 seen along [001]: a honeycomb of Mo columns and S2 columns on a triangular lattice
     cell=((1.0, 0.5), (0.0, math.sqrt(3) / 2)),
     sites=((0.0, 0.0), (1 / 3, 1 / 3)),
     columns=((42,), (16, 16)),
+    kinds=("Mo", "S2"),
 )
 PHASES: tuple[Phase, ...] = (PEROVSKITE, HEXAGONAL)
 """The phases a ``phase`` node indexes: 0 = perovskite (square), 1 = hexagonal."""
+
+SRTIO3_110 = Phase(
+    # SrTiO3 (cubic perovskite, a = 3.905 Å; Sr at 000, Ti at ½½½, O at ½½0, ½0½, 0½½) seen along [110]: the
+    # projected cell is a (along [001], a1) by a/√2 (along [1-10], a2). Atoms project by (z, (x - y)/√2) and stack
+    # along x + y with period a√2: Sr 000 and O ½½0 share the column at (0, 0) (one of each per a√2); Ti ½½½ sits
+    # alone at (½, 0); O ½0½ and O 1½½ make the pure-oxygen column at (½, ½) (two per a√2).
+    "SrTiO3 [110]",
+    cell=((1.0, 0.0), (0.0, 1.0 / math.sqrt(2))),
+    sites=((0.0, 0.0), (0.5, 0.0), (0.5, 0.5)),
+    columns=((38, 8), (22,), (8, 8)),
+    kinds=("SrO", "Ti", "O"),
+)
+"""SrTiO3 along [110], the zone axis of the recorded image in ../shared/data/stem (see ``cubic_zone_axis``)."""
 
 
 def phase_tables(phases: tuple[Phase, ...], device, dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
