@@ -174,45 +174,77 @@ class ColumnFits:
     """2-D Gaussian fits to the atomic columns of an image, one entry per column (``m`` columns).
 
     ``position`` ``(m, 2)`` the centres ``(x, y)`` in pixels; ``sigma`` ``(m,)`` the Gaussian widths in Å;
-    ``amplitude`` and ``background`` ``(m,)`` in the image's units.
+    ``amplitude`` and ``background`` ``(m,)`` in the image's units; ``position_error`` ``(m, 2)`` the standard errors
+    of the centres in pixels (from the fit's Jacobian and its residual variance: the noise's share, not a bias).
     """
 
     position: np.ndarray
     sigma: np.ndarray
     amplitude: np.ndarray
     background: np.ndarray
+    position_error: np.ndarray | None = None
 
 
-def column_widths(
+@dataclass(frozen=True)
+class ColumnMaxima:
+    """Local maxima of a smoothed image: ``columns`` ``(m, 2)`` the candidates to fit and ``neighbours`` ``(M, 2)``
+    the fainter maxima whose tails a fit includes, both ``(x, y)`` in whole pixels."""
+
+    columns: np.ndarray
+    neighbours: np.ndarray
+
+
+def column_maxima(
     image: torch.Tensor,
     pixel_size: float,
     radius: float = 0.8,
     min_height: float = 0.5,
+    smooth: float = 1.0,
+    neighbour_height: float = 0.1,
+) -> ColumnMaxima:
+    """The atomic columns' maxima: local maxima of ``image`` ``(H, W)`` smoothed by a Gaussian of ``smooth`` pixels,
+    at least ``radius`` Å apart, standing ``min_height`` of the way from the 1st to the 99th percentile of the smoothed
+    image (``neighbours``: ``neighbour_height`` of the way), the columns at least ``radius`` from the border."""
+    from scipy import ndimage
+
+    data = _image_array(image, "column_maxima")
+    if not (math.isfinite(pixel_size) and pixel_size > 0) or not radius > 0:
+        raise ParameterError(f"pixel_size and radius must be > 0 (Å), got {pixel_size} and {radius}")
+    size = int(math.ceil(radius / pixel_size))
+    smoothed = ndimage.gaussian_filter(data, smooth, mode="mirror") if smooth > 0 else data
+    low, high = np.percentile(smoothed, [1, 99])
+    maxima = smoothed == ndimage.maximum_filter(smoothed, size=2 * size + 1, mode="mirror")
+    neighbours = np.argwhere(maxima & (smoothed >= low + neighbour_height * (high - low)))[:, ::-1]
+    maxima &= smoothed >= low + min_height * (high - low)
+    h, w = data.shape
+    maxima[:size, :] = maxima[h - size :, :] = False
+    maxima[:, :size] = maxima[:, w - size :] = False
+    return ColumnMaxima(np.argwhere(maxima)[:, ::-1].astype(np.float64), neighbours.astype(np.float64))
+
+
+def fit_columns(
+    image: torch.Tensor,
+    pixel_size: float,
+    maxima: ColumnMaxima,
+    radius: float = 0.8,
     reach: float = 2.0,
     smooth: float = 1.0,
 ) -> ColumnFits:
-    """Fit a 2-D Gaussian of width ``σ`` to each atomic column of ``image`` ``(H, W)`` (pixel size in Å), its
-    neighbours' tails included.
-
-    Columns are the local maxima of the image smoothed by a Gaussian of ``smooth`` pixels, at least ``radius`` Å
-    apart; the fitted ones lie ``radius`` from the border and stand at least ``min_height`` of the way from the 1st to
-    the 99th percentile of the smoothed image (0.5: the bright columns), their neighbours at least 0.1 of the way.
-    The raw pixels within ``radius`` Å of a column's maximum ``m₀`` are fitted by least squares
+    """Fit a 2-D Gaussian of width ``σ`` to each column of ``maxima`` (:func:`column_maxima`), its neighbours' tails
+    included. The raw pixels within ``radius`` Å of a column's maximum ``m₀`` are fitted by least squares
     (``scipy.optimize.least_squares``) with
 
         v(r) = b + A₀ g(r − m₀ − δ) + Σⱼ Aⱼ g(r − mⱼ),     g(r) = exp(−|r|² / 2σ²),
 
     one ``σ`` for the column and its neighbours ``mⱼ`` (the maxima within ``radius + reach`` Å, at their maxima):
     the same probe blurs them all, and their tails, which grow with the blur, are not taken for background. Fits whose
-    centre leaves the disc are dropped. ``σ`` is the probe's width and the column's own (thermal motion, channelling)
-    in quadrature — the resolution of the image as recorded.
+    centre leaves the disc are dropped. The centres' standard errors are ``√diag((JᵀJ)⁻¹ s²)`` with ``s²`` the
+    residual variance (``smooth`` is the smoothing the maxima were found with: the starting tails are read there).
     """
     from scipy import ndimage
     from scipy.optimize import least_squares
 
-    data = torch.as_tensor(image).to(torch.float64).cpu().numpy()
-    if data.ndim != 2:
-        raise ParameterError(f"column_widths needs one image (H, W), got shape {data.shape}")
+    data = _image_array(image, "fit_columns")
     if not (math.isfinite(pixel_size) and pixel_size > 0) or not (radius > 0 and reach >= 0):
         raise ParameterError(
             f"pixel_size and radius must be > 0 and reach >= 0 (Å), got {pixel_size}, {radius} and {reach}"
@@ -220,18 +252,16 @@ def column_widths(
     r = radius / pixel_size  # in pixels
     size = int(math.ceil(r))
     smoothed = ndimage.gaussian_filter(data, smooth, mode="mirror") if smooth > 0 else data
-    low, high = np.percentile(smoothed, [1, 99])
-    maxima = smoothed == ndimage.maximum_filter(smoothed, size=2 * size + 1, mode="mirror")
-    neighbours = np.argwhere(maxima & (smoothed >= low + 0.1 * (high - low)))[:, ::-1].astype(np.float64)  # (x, y)
-    maxima &= smoothed >= low + min_height * (high - low)
+    low = np.percentile(smoothed, 1)
     h, w = data.shape
-    maxima[:size, :] = maxima[h - size :, :] = False
-    maxima[:, :size] = maxima[:, w - size :] = False
     dy, dx = np.mgrid[-size : size + 1, -size : size + 1]
     disc = dx**2 + dy**2 <= r**2
     dx, dy = dx[disc], dy[disc]
+    neighbours = maxima.neighbours
     fits = []
-    for y0, x0 in np.argwhere(maxima):
+    for x0, y0 in maxima.columns.astype(int):
+        if not (size <= x0 < w - size and size <= y0 < h - size):
+            raise ParameterError(f"column maximum ({x0}, {y0}) lies within {size} px (radius) of the border")
         values = data[y0 + dy, x0 + dx]
         near = neighbours - (x0, y0)
         distance = np.hypot(near[:, 0], near[:, 1])
@@ -250,11 +280,48 @@ def column_widths(
         start = np.concatenate([[0.0, 0.0, r / 2, low, max(values.max() - low, 1e-12)], tails])
         lower = np.concatenate([[-r, -r, 0.05, -np.inf, 0.0], np.zeros(len(near))])
         upper = np.concatenate([[r, r, 4 * r, np.inf, np.inf], np.full(len(near), np.inf)])
-        p = least_squares(residual, np.clip(start, lower, upper), bounds=(lower, upper)).x
+        result = least_squares(residual, np.clip(start, lower, upper), bounds=(lower, upper))
+        p = result.x
         if math.hypot(p[0], p[1]) < r:
-            fits.append((x0 + p[0], y0 + p[1], p[4], p[2] * pixel_size, p[3]))
-    table = np.array(fits, dtype=np.float64).reshape(-1, 5)
-    return ColumnFits(table[:, :2], table[:, 3], table[:, 2], table[:, 4])
+            dof = max(len(values) - len(p), 1)
+            variance = float(result.fun @ result.fun) / dof
+            jac = result.jac[:, :2]  # the centre's columns; the other parameters' correlation is small at the centre
+            try:
+                cov = np.linalg.inv(jac.T @ jac) * variance
+                error = np.sqrt(np.clip(np.diag(cov), 0, None))
+            except np.linalg.LinAlgError:
+                error = np.full(2, np.nan)
+            fits.append((x0 + p[0], y0 + p[1], p[4], p[2] * pixel_size, p[3], *error))
+    table = np.array(fits, dtype=np.float64).reshape(-1, 7)
+    return ColumnFits(table[:, :2], table[:, 3], table[:, 2], table[:, 4], table[:, 5:7])
+
+
+def column_widths(
+    image: torch.Tensor,
+    pixel_size: float,
+    radius: float = 0.8,
+    min_height: float = 0.5,
+    reach: float = 2.0,
+    smooth: float = 1.0,
+) -> ColumnFits:
+    """Fit a 2-D Gaussian of width ``σ`` to each atomic column of ``image`` ``(H, W)`` (pixel size in Å), its
+    neighbours' tails included: :func:`column_maxima` (``min_height`` 0.5: the bright columns) then
+    :func:`fit_columns`. ``σ`` is the probe's width and the column's own (thermal motion, channelling) in
+    quadrature — the resolution of the image as recorded.
+    """
+    if not (math.isfinite(pixel_size) and pixel_size > 0) or not (radius > 0 and reach >= 0):
+        raise ParameterError(
+            f"pixel_size and radius must be > 0 and reach >= 0 (Å), got {pixel_size}, {radius} and {reach}"
+        )
+    maxima = column_maxima(image, pixel_size, radius=radius, min_height=min_height, smooth=smooth)
+    return fit_columns(image, pixel_size, maxima, radius=radius, reach=reach, smooth=smooth)
+
+
+def _image_array(image: torch.Tensor, owner: str) -> np.ndarray:
+    data = torch.as_tensor(image).to(torch.float64).cpu().numpy()
+    if data.ndim != 2:
+        raise ParameterError(f"{owner} needs one image (H, W), got shape {data.shape}")
+    return data
 
 
 def noise_variance(image: torch.Tensor, cutoff: float, annuli: int = 16) -> float:
