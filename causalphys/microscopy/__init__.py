@@ -1,7 +1,8 @@
 """Scanning transmission electron microscopy as a structural causal model: sample, probe, scan, detector.
 
 ``confounded_lab`` builds the SCM in which a lab's choice of scanner confounds the label; ``scanner_shift`` gives its
-default environments. ``recorded_scm`` makes a recorded image the root of an SCM, to re-image it as a worse
+default environments; ``column_lab`` images a crystal with the map of its columns (the dense target of a
+column finder). ``recorded_scm`` makes a recorded image the root of an SCM, to re-image it as a worse
 instrument would have recorded it (``Degradation`` is the matching shift). The mechanisms (``ImageFormation``,
 ``Detector``, ``PresetParameter``, ``Reimaging``) can be reused in any graph.
 """
@@ -19,9 +20,10 @@ from causalphys.microscopy.analysis import (
     signal_cutoff,
 )
 from causalphys.microscopy.benchmark import DEFAULT_LABS, scanner_shift, unconfounded_scanner
+from causalphys.microscopy.column_lab import column_lab
 from causalphys.microscopy.degradation import Degradation, Toward
 from causalphys.microscopy.detector import Detector, poisson_icdf
-from causalphys.microscopy.imaging import ImageFormation
+from causalphys.microscopy.imaging import ColumnMap, ImageFormation
 from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
 from causalphys.microscopy.phases import HEXAGONAL, PEROVSKITE, PHASES, SRTIO3_110, Phase
 from causalphys.microscopy.recorded import RecordedInstrument, RecordedStack, instrument_of, recorded_scm
@@ -39,6 +41,7 @@ __all__ = [
     "TASKS",
     "CUBIC_ZONE_AXES",
     "ColumnFits",
+    "ColumnMap",
     "Degradation",
     "Detector",
     "ImageFormation",
@@ -53,6 +56,7 @@ __all__ = [
     "Toward",
     "ZoneAxis",
     "binomial_icdf",
+    "column_lab",
     "column_widths",
     "cubic_zone_axis",
     "confounded_lab",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 
@@ -19,6 +20,7 @@ from causalphys.microscopy.phases import PHASES, Phase, column_weights, phase_ta
 from causalphys.microscopy.render import blur_and_scan, cell_window, column_pixels, deposit, inv2
 from causalphys.microscopy.scan import line_displacements, raster
 from causalphys.parallel import for_each_chunk
+from causalphys.scm import mech
 from causalphys.scm import noise as nz
 from causalphys.scm.mechanism import Mechanism
 
@@ -59,6 +61,38 @@ _CHUNK = 64  # units rendered together: deposit, FFTs and background of a chunk 
 _GPU_CHUNK = 1024  # on a GPU: fewer, larger kernels (a GPU's images are its own: its FFTs round differently)
 
 
+@dataclass
+class _Frame:
+    """The geometry of a batch of units (``ImageFormation._frame``): what the ADF image and the column maps share."""
+
+    p: dict
+    blocks: dict
+    phase: torch.Tensor
+    z: torch.Tensor  # (n, S, A) atomic numbers of each site's column
+    lattice_px: torch.Tensor  # (n, 2, 2) fractional cell coordinates -> pixels
+    site_fractions: torch.Tensor  # (n, S, 2)
+    vacancy: torch.Tensor  # (n, grid, S) uniforms
+    b: torch.Tensor  # (n, 2, 2) Å per pixel
+    shift_px: torch.Tensor  # (n, Hp, 2) per-line displacements in pixels
+    padded: tuple[int, int]
+    window: tuple[slice, slice]
+    max_cells: int
+
+    def columns(self, c: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pixel positions ``(m, C, S, 2)`` of the chunk's columns and which of them are there (not vacant).
+
+        The chunk's cell window is as wide as its own widest unit: the extra cells of a wider window fall outside
+        the field, so the deposited columns (and their order) are the same as for the whole batch."""
+        hp, wp = self.padded
+        offset = self.blocks["offset"][c]
+        cells, index = cell_window(self.lattice_px[c], offset, (hp, wp), self.max_cells)
+        q = column_pixels(self.lattice_px[c], cells, self.site_fractions[c], offset, ((wp - 1) / 2, (hp - 1) / 2))
+        n_sites = self.site_fractions.shape[1]
+        vacancy_u = self.vacancy[c].gather(1, index.unsqueeze(-1).expand(-1, -1, n_sites))
+        keep = vacancy_u >= self.p["vacancy_fraction"][c].view(-1, 1, 1)
+        return q, keep
+
+
 class ImageFormation(Mechanism):
     """``clean = render(sample, instrument, u)``: the noiseless fraction of electrons reaching the ADF detector at
     each pixel, shape ``(n, H, W)`` (see :mod:`causalphys.microscopy.render` for the physics).
@@ -71,6 +105,10 @@ class ImageFormation(Mechanism):
     cross_section : ``κ`` of the reference column (Sr in SrTiO3) in Å²; others scale as ``Σ Z^n / 38^n``
     background_modes : number of smooth cosine modes (15-60 Å wavelengths) of the thickness/contamination signal
     parents : ``{role: node}`` where the graph names a role differently (roles: :data:`ROLES`)
+    placement : the name of a parent node that holds what is otherwise this node's own noise (where the crystal
+        sits, which columns are vacant, the background's pattern, the lines' jitter and the mains phase: a uniform
+        vector of :attr:`placement_size` per unit, made by :meth:`placement_root`), so that another mechanism — a
+        :class:`ColumnMap` of the same specimen — can read the same draw. ``None``: the node's own noise.
     """
 
     def __init__(
@@ -82,10 +120,12 @@ class ImageFormation(Mechanism):
         cross_section: float = 0.1,
         background_modes: int = 4,
         parents: Mapping[str, str] | None = None,
+        placement: str | None = None,
     ):
-        self.shape = (int(shape[0]), int(shape[1]))
-        if min(self.shape) < 8:
-            raise ParameterError(f"image shape must be at least 8x8 pixels, got {self.shape}")
+        self.field = (int(shape[0]), int(shape[1]))  # the image's (H, W)
+        if min(self.field) < 8:
+            raise ParameterError(f"image shape must be at least 8x8 pixels, got {self.field}")
+        self.shape = self.field
         self.pad = int(pad)
         self.max_cells = int(max_cells)
         self.phases = tuple(phases)
@@ -96,7 +136,7 @@ class ImageFormation(Mechanism):
             raise ParameterError(f"unknown image-formation role(s) {unknown}; roles are {list(ROLES)}")
         self.parents = {role: (parents or {}).get(role, role) for role in ROLES}
         self.n_sites = max(len(p.sites) for p in self.phases)
-        padded_rows = self.shape[0] + 2 * self.pad
+        padded_rows = self.field[0] + 2 * self.pad
         grid = (2 * self.max_cells + 1) ** 2
         layout = {
             "offset": 2,
@@ -105,14 +145,39 @@ class ImageFormation(Mechanism):
             "jitter": padded_rows,
             "mains": 2,
         }
-        self.noise = nz.UniformBlocks(layout)
+        self.layout = nz.UniformBlocks(layout)
+        if placement is not None and placement in self.parents.values():
+            raise ParameterError(f"placement node {placement!r} is also the node of a role: give it its own name")
+        self.placement = placement
+        self.noise = self.layout if placement is None else None
+
+    @property
+    def placement_size(self) -> int:
+        """The length of the uniform vector that places a specimen and times a frame (this node's noise)."""
+        return int(self.layout.shape[0])
+
+    def placement_root(self) -> Mechanism:
+        """A root mechanism for the ``placement`` node: ``U[0, 1)`` of :attr:`placement_size` per unit."""
+        return mech.Uniform(0.0, 1.0, shape=self.placement_size)
 
     def parent_names(self):
-        return frozenset(self.parents.values())
+        names = frozenset(self.parents.values())
+        return names if self.placement is None else names | {self.placement}
 
     def split_noise(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """The named blocks of this node's uniform noise vector."""
-        return self.noise.split(u)
+        return self.layout.split(u)
+
+    def _uniforms(self, parents, u, n: int) -> torch.Tensor:
+        if self.placement is None:
+            return u
+        value = parents[self.placement]
+        if tuple(value.shape) != (n, self.placement_size):
+            raise ParameterError(
+                f"placement node {self.placement!r} must hold ({n}, {self.placement_size}) uniforms, got "
+                f"{tuple(value.shape)}"
+            )
+        return value
 
     def _check(self, p: Mapping[str, torch.Tensor]) -> None:
         for role in _POSITIVE:
@@ -133,23 +198,44 @@ class ImageFormation(Mechanism):
             raise ParameterError(
                 f"phase (node {self.parents['phase']!r}) must be an index in 0..{len(self.phases) - 1}"
             )
-        field = min(self.shape) * p["pixel_size"]
+        field = min(self.field) * p["pixel_size"]
         too_small = field < 2 * p["lattice_constant"] * (1 + p["strain_xx"].abs() + p["strain_yy"].abs())
         if bool(too_small.any()):
             i = int(too_small.nonzero()[0])
             raise ParameterError(
-                f"the image is too small for the lattice: {min(self.shape)} px x {p['pixel_size'][i].item():.3g} Å/px "
+                f"the image is too small for the lattice: {min(self.field)} px x {p['pixel_size'][i].item():.3g} Å/px "
                 f"holds fewer than two cells of {p['lattice_constant'][i].item():.3g} Å (unit {i})"
             )
 
     def evaluate(self, parents, u, *, n, device, dtype):
+        frame = self._frame(parents, u, n, device, dtype)
+        p = frame.p
+        weights = column_weights(frame.z, p["z_exponent"]) / 38.0 ** p["z_exponent"].view(-1, 1)
+        weights = (self.cross_section * weights).unsqueeze(1)  # (n, 1, S)
+        probe = p["probe_sigma"], p["probe_tail_fraction"], p["probe_tail_width"]
+        height, width = self.field
+        image = torch.empty((n, height, width), device=device, dtype=dtype)
+
+        def render(c: slice) -> None:  # units are independent; a chunk's arrays stay in cache
+            q, keep = frame.columns(c)
+            deposited = deposit(q, weights[c], keep, frame.padded)
+            blurred = blur_and_scan(deposited, frame.b[c], frame.shift_px[c], *(x[c] for x in probe), *frame.window)
+            background = self._background(frame.blocks["background"][c], p["background"][c], frame.b[c], height, width)
+            torch.add(blurred, background, out=image[c])
+
+        for_each_chunk(render, n, _CHUNK if image.device.type == "cpu" else _GPU_CHUNK, device=image.device)
+        return image
+
+    def _frame(self, parents, u, n, device, dtype) -> _Frame:
+        """What every rendering of these units shares: the lattice in pixels, the columns' sites and atoms, the scan
+        (pixel -> sample map, per-line displacements) and the noise blocks."""
         p = {role: parents[name].to(dtype) for role, name in self.parents.items()}
         self._check(p)
-        blocks = self.split_noise(u)
-        height, width = self.shape
+        blocks = self.split_noise(self._uniforms(parents, u, n).to(dtype))
+        height, width = self.field
         hp, wp = height + 2 * self.pad, width + 2 * self.pad
 
-        # sample: lattice vectors (Å), columns and their cross-sections
+        # sample: lattice vectors (Å) and columns
         cells, sites, z = phase_tables(self.phases, device, dtype)
         phase = p["phase"].long()
         strain = torch.stack(
@@ -162,8 +248,6 @@ class ImageFormation(Mechanism):
         c, s = torch.cos(p["rotation"]), torch.sin(p["rotation"])
         rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
         lattice = rot @ strain @ cells[phase] * p["lattice_constant"].view(-1, 1, 1)
-        weights = column_weights(z[phase], p["z_exponent"]) / 38.0 ** p["z_exponent"].view(-1, 1)
-        weights = self.cross_section * weights  # (n, S)
 
         # scan: pixel -> sample map and per-line displacements
         b, t_line = raster(p, p["pixel_size"], wp)
@@ -182,31 +266,20 @@ class ImageFormation(Mechanism):
             mains_direction,
         )
         shift_px = torch.einsum("nij,nrj->nri", b_inv, shift)
-
-        # columns -> pixels -> probe and scan
-        lattice_px = b_inv @ lattice
-        site_fractions = sites[phase]
-        vacancy = blocks["vacancy"].view(n, -1, self.n_sites)
-        rows, cols = slice(self.pad, self.pad + height), slice(self.pad, self.pad + width)
-        weights = weights.unsqueeze(1)
-        probe = p["probe_sigma"], p["probe_tail_fraction"], p["probe_tail_width"]
-        image = torch.empty((n, height, width), device=device, dtype=dtype)
-
-        def render(c: slice) -> None:  # units are independent; a chunk's arrays stay in cache
-            # the chunk's cell window is as wide as its own widest unit: the extra cells of a wider window fall
-            # outside the field, so the deposited columns (and their order) are the same as for the whole batch
-            offset = blocks["offset"][c]
-            cells, index = cell_window(lattice_px[c], offset, (hp, wp), self.max_cells)
-            q = column_pixels(lattice_px[c], cells, site_fractions[c], offset, ((wp - 1) / 2, (hp - 1) / 2))
-            vacancy_u = vacancy[c].gather(1, index.unsqueeze(-1).expand(-1, -1, self.n_sites))
-            keep = vacancy_u >= p["vacancy_fraction"][c].view(-1, 1, 1)
-            deposited = deposit(q, weights[c], keep, (hp, wp))
-            blurred = blur_and_scan(deposited, b[c], shift_px[c], *(x[c] for x in probe), rows, cols)
-            background = self._background(blocks["background"][c], p["background"][c], b[c], height, width)
-            torch.add(blurred, background, out=image[c])
-
-        for_each_chunk(render, n, _CHUNK if image.device.type == "cpu" else _GPU_CHUNK, device=image.device)
-        return image
+        return _Frame(
+            p=p,
+            blocks=blocks,
+            phase=phase,
+            z=z[phase],
+            lattice_px=b_inv @ lattice,
+            site_fractions=sites[phase],
+            vacancy=blocks["vacancy"].view(n, -1, self.n_sites),
+            b=b,
+            shift_px=shift_px,
+            padded=(hp, wp),
+            window=(slice(self.pad, self.pad + height), slice(self.pad, self.pad + width)),
+            max_cells=self.max_cells,
+        )
 
     def _background(self, u: torch.Tensor, level: torch.Tensor, b: torch.Tensor, height: int, width: int):
         """``level · (1 + (1/2M) Σ_m a_m cos(2π k_m · r + φ_m))``: a smooth thickness/contamination signal in sample
@@ -229,4 +302,71 @@ class ImageFormation(Mechanism):
         return level.view(-1, 1, 1) * (1 + waves / (2 * m))
 
     def __repr__(self):
-        return f"ImageFormation(shape={self.shape}, pad={self.pad}, phases={[p.name for p in self.phases]})"
+        return f"ImageFormation(shape={self.field}, pad={self.pad}, phases={[p.name for p in self.phases]})"
+
+
+class ColumnMap(ImageFormation):
+    """``columns = map(sample, instrument, placement)``: where the atomic columns appear in the image, per kind of
+    column, shape ``(n, K, H, W)`` — the dense target a column finder learns.
+
+    Channel ``k`` holds a Gaussian of width ``width`` Å and height 1 at every column of kind ``kinds[k]``
+    (:attr:`Phase.column_kinds`; a phase without that kind leaves the channel empty), rendered through the same
+    scan as the image (scan calibration, drift, jitter, mains pick-up: the columns sit where the image shows them)
+    with an ideal probe of that width and no background. Vacant columns are absent. The specimen and the frame come
+    from the ``placement`` node that the image's :class:`ImageFormation` reads too, so the map and the image show the
+    same columns; parents and roles are the image's (the probe, detector and background roles are taken, not used).
+    """
+
+    def __init__(
+        self,
+        kinds: tuple[str, ...],
+        placement: str,
+        width: float = 0.3,
+        shape: tuple[int, int] = (64, 64),
+        pad: int = 8,
+        max_cells: int = 16,
+        phases: tuple[Phase, ...] = PHASES,
+        background_modes: int = 4,
+        parents: Mapping[str, str] | None = None,
+    ):
+        if not placement:
+            raise ParameterError("a column map needs the placement node that its image reads (placement=...)")
+        super().__init__(shape, pad, max_cells, phases, 0.1, background_modes, parents, placement)
+        self.kinds = tuple(str(k) for k in kinds)
+        known = sorted({k for phase in self.phases for k in phase.column_kinds})
+        unknown = [k for k in self.kinds if k not in known]
+        if not self.kinds or unknown or len(set(self.kinds)) != len(self.kinds):
+            raise ParameterError(f"kinds must name distinct column kinds of the phases {known}, got {list(kinds)}")
+        if not (math.isfinite(width) and width > 0):
+            raise ParameterError(f"width must be > 0 (Å), got {width}")
+        self.width = float(width)
+        self.shape = (len(self.kinds), *self.field)
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        frame = self._frame(parents, u, n, device, dtype)
+        # one-hot (phase, site, kind), scaled so that a column's Gaussian peaks at 1: P(0) = 1 / (2π w²)
+        table = torch.zeros(len(self.phases), self.n_sites, len(self.kinds), device=device, dtype=dtype)
+        for i, phase in enumerate(self.phases):
+            for s, kind in enumerate(phase.column_kinds):
+                if kind in self.kinds:
+                    table[i, s, self.kinds.index(kind)] = 2 * math.pi * self.width**2
+        weights = table[frame.phase]  # (n, S, K)
+        width = torch.full((n,), self.width, device=device, dtype=dtype)
+        none = torch.zeros(n, device=device, dtype=dtype)
+        out = torch.empty((n, *self.shape), device=device, dtype=dtype)
+
+        def render(c: slice) -> None:
+            q, keep = frame.columns(c)
+            for k in range(len(self.kinds)):
+                deposited = deposit(q, weights[c, :, k].unsqueeze(1), keep, frame.padded)
+                out[c, k] = blur_and_scan(
+                    deposited, frame.b[c], frame.shift_px[c], width[c], none[c], width[c], *frame.window
+                )
+
+        for_each_chunk(render, n, _CHUNK if out.device.type == "cpu" else _GPU_CHUNK, device=out.device)
+        return out
+
+    def __repr__(self):
+        return (
+            f"ColumnMap(kinds={list(self.kinds)}, width={self.width}, shape={self.field}, placement={self.placement!r})"
+        )
