@@ -137,8 +137,11 @@ def test_bad_roles_and_shapes():
 
 
 def test_rendering_in_chunks_of_units_changes_nothing(monkeypatch):
-    """The batch is rendered in chunks of units (so that each chunk's arrays stay in cache): the images are, to the
-    bit, those of the whole batch rendered at once (varied parameters, vacancies, jitter, mains, background)."""
+    """The batch is rendered in chunks of units (so that each chunk's arrays stay in cache): the images are those of
+    the whole batch rendered at once (varied parameters, vacancies, jitter, mains, background) to the last bits of
+    float32 — not always to the bit: torch splits an elementwise kernel (exp, sqrt, sin/cos) between threads at a
+    point that depends on the tensor's size, and the vectorised and scalar remainders of each part round differently
+    on some CPUs (bit-identical with one thread). Same chunks and threads, same bits: the other tests check that."""
     n = 70  # more than one chunk
     g = torch.Generator().manual_seed(5)
     mech = ImageFormation(shape=(48, 48))
@@ -151,4 +154,4 @@ def test_rendering_in_chunks_of_units_changes_nothing(monkeypatch):
     chunked = mech.evaluate(params, u, n=n, device=torch.device("cpu"), dtype=torch.float32)
     monkeypatch.setattr(imaging, "_CHUNK", n)
     at_once = mech.evaluate(params, u, n=n, device=torch.device("cpu"), dtype=torch.float32)
-    assert torch.equal(chunked, at_once)
+    assert float((chunked - at_once).abs().max()) <= 1e-5 * float(at_once.abs().max())
