@@ -51,8 +51,9 @@ class Trainer(abc.ABC):
       infinite loaders), from a CPU generator seeded with ``derive_seed(seed, "batches")``; ``None`` uses each
       environment's full data every step (full-batch training, as the IRM reference).
     - ``steps``: number of updates ``fit`` runs.
-    - ``task``: ``"classification"`` (cross-entropy, or a binary logistic loss for a net with one output) or
-      ``"regression"`` (mean squared error); see :mod:`causalphys.trainers.losses`.
+    - ``task``: ``"classification"`` (cross-entropy, or a binary logistic loss for a net with one output),
+      ``"regression"`` (mean squared error) or ``"dense"`` (per-pixel squared error of output maps, e.g. a U-Net's;
+      ``n_outputs_`` is then the per-sample output shape); see :mod:`causalphys.trainers.losses`.
     - ``seed``: the run seed. The net's weights are re-drawn from ``derive_seed(seed, "init")`` (on the CPU, then
       moved to ``device``) unless ``reset_net=False``; the global torch RNG used inside ``fit`` (dropout) is seeded
       with ``derive_seed(seed, "train")`` under :func:`torch.random.fork_rng`, so the caller's RNG state is untouched.
@@ -203,7 +204,7 @@ class Trainer(abc.ABC):
             x, y = envs[name]
             y = y.to(device, torch.long if self.task == "classification" else dtype)
             data.append((x.to(device, dtype), y))
-        n_outputs = count_outputs(net, data[0][0], names[0])
+        n_outputs = count_outputs(net, data[0][0], names[0], self.task)
         check_targets(dict(zip(names, data)), self.task, n_outputs)
 
         self.net_ = net
@@ -271,10 +272,19 @@ class Trainer(abc.ABC):
             raise NotFittedError(f"{type(self).__name__}.{what} needs a net: call fit(net, envs) or load(path, net)")
 
     def _check_inputs(self, x: object, what: str) -> None:
-        """``x`` must be a floating tensor ``(n, *input_shape_)``; errors start with ``what`` (the method)."""
+        """``x`` must be a floating tensor ``(n, *input_shape_)`` — for a dense task ``(n, channels, ...)`` of any size
+        (a fully convolutional net maps a whole recording as it mapped tiles); errors start with ``what``."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
             raise DataTypeError(f"{what}: x must be a floating tensor, got {got}")
+        if self.task == "dense":
+            trained = tuple(self.input_shape_)
+            if x.dim() != len(trained) + 1 or x.shape[1] != trained[0]:
+                raise DataError(
+                    f"{what}: x has per-sample shape {tuple(x.shape[1:])} but the net was trained on {trained} "
+                    f"(a dense task takes any image size, with {trained[0]} channel(s))"
+                )
+            return
         if tuple(x.shape[1:]) != tuple(self.input_shape_):
             raise DataError(
                 f"{what}: x has per-sample shape {tuple(x.shape[1:])} but the net was trained on "
@@ -294,7 +304,11 @@ class Trainer(abc.ABC):
         dtype = param.dtype if param is not None else x.dtype
         with evaluating(net):
             outs = [self._outputs(chunk.to(device, dtype)).to(x.device) for chunk in x.split(batch_size)]
-        return torch.cat(outs) if outs else x.new_empty((0, self.n_outputs_))
+        if isinstance(self.n_outputs_, tuple):  # dense: the maps follow the input's size
+            shape = (self.n_outputs_[0], *x.shape[2:])
+        else:
+            shape = (self.n_outputs_,)
+        return torch.cat(outs) if outs else x.new_empty((0, *shape))
 
     def _outputs(self, x: torch.Tensor) -> torch.Tensor:
         """The outputs of one chunk for :meth:`predict` (in eval mode, no gradients): ``net_(x)``; a learner that
@@ -324,7 +338,7 @@ class Trainer(abc.ABC):
             "history": self.history_,
             "env_names": [str(n) for n in self.env_names_],
             "input_shape": list(self.input_shape_),
-            "n_outputs": self.n_outputs_,
+            "n_outputs": list(self.n_outputs_) if isinstance(self.n_outputs_, tuple) else self.n_outputs_,
             "rng": rng,
             "extra": self.extra_state(),
             "data": getattr(self, "data_", None),
@@ -371,7 +385,8 @@ class Trainer(abc.ABC):
         self.step_ = int(ckpt["step"])
         self.history_ = list(ckpt["history"])
         self.input_shape_ = tuple(ckpt["input_shape"])
-        self.n_outputs_ = int(ckpt["n_outputs"])
+        stored = ckpt["n_outputs"]  # a dense task's per-sample output shape, as a list
+        self.n_outputs_ = tuple(int(k) for k in stored) if isinstance(stored, list) else int(stored)
         self.batch_generator_ = make_generator(derive_seed(self.seed, "batches"))
         self.batch_generator_.set_state(ckpt["rng"]["batches"])
         self.load_extra_state(ckpt["extra"])
@@ -386,7 +401,7 @@ class Trainer(abc.ABC):
             "hparams": ckpt_files.plain_data(self.get_params()),
             "env_names": [str(n) for n in self.env_names_],
             "input_shape": list(self.input_shape_),
-            "n_outputs": self.n_outputs_,
+            "n_outputs": list(self.n_outputs_) if isinstance(self.n_outputs_, tuple) else self.n_outputs_,
             "data": self.data_,
         }
         ckpt_files.check_resumable(ckpt, current, RESUMABLE_CHANGES, where)

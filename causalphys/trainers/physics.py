@@ -15,7 +15,9 @@ label (the views are ``do(scanner := ...)``).
   identical or the net ignores the instrument; counterfactual invariance in the sense of Veitch et al. 2021
   ("Counterfactual invariance to spurious correlations"), the augmentation view of Mitrovic et al. 2021.
 
-The factual training images (``envs``) are checked and define the input shape, classes and environments, but the
+A dense task's targets move with the instrument (a scan distortion moves the columns in the image, and so in their
+map): its views may carry one target per view, ``y`` ``(m, k, *target_shape)``, and each view is scored against its
+own. The factual training images (``envs``) are checked and define the input shape, classes and environments, but the
 steps draw from the views. The harness passes a benchmark's views to a trainer whose yaml says
 ``data_setting: views`` (``causalphys.run``).
 """
@@ -83,6 +85,10 @@ class InstrumentRandomization(Trainer):
                 )
             if not isinstance(y, torch.Tensor) or len(y) != len(x) or len(x) == 0:
                 raise DataError(f"{owner} views of {env!r}: need m >= 1 units and m labels, got {len(x)}, {len(y)}")
+            if self._per_view(x, y) and y.shape[1] != x.shape[1]:
+                raise DataError(
+                    f"{owner} views of {env!r}: {x.shape[1]} views per unit but {y.shape[1]} targets per unit"
+                )
             if self.views_per_step > x.shape[1]:
                 raise DataError(
                     f"{owner} views_per_step={self.views_per_step}, but the views of {env!r} have only {x.shape[1]} "
@@ -92,6 +98,10 @@ class InstrumentRandomization(Trainer):
                 raise DataError(f"{owner} views of {env!r} contain NaN or infinite values")
             out[env] = (x, y)
         return out
+
+    def _per_view(self, x: torch.Tensor, y: torch.Tensor) -> bool:
+        """Whether ``y`` holds one target per view (a dense task's ``(m, k, *target_shape)``)."""
+        return self.task == "dense" and y.dim() == x.dim()
 
     def data_digest(self, envs) -> str:
         return ckpt_files.data_digest({**envs, **{("views", e): xy for e, xy in self._views_in.items()}})
@@ -117,7 +127,7 @@ class InstrumentRandomization(Trainer):
             )
             pick = torch.rand(len(idx), k, generator=self.batch_generator_).argsort(dim=1)[:, : self.views_per_step]
             idx, pick = idx.to(x.device), pick.to(x.device)
-            batches.append((x[idx[:, None], pick], y[idx]))
+            batches.append((x[idx[:, None], pick], y[idx[:, None], pick] if self._per_view(x, y) else y[idx]))
         return batches
 
     # ----------------------------------------------------------------------------------------------- objective
@@ -127,7 +137,8 @@ class InstrumentRandomization(Trainer):
         for x, y in batches:
             b, v = x.shape[:2]
             out = self.net_(x.reshape(b * v, *x.shape[2:]))
-            total = total + self.task_loss(out, y.repeat_interleave(v), reduction="none").sum()
+            targets = y.reshape(b * v, *y.shape[2:]) if self._per_view(x, y) else y.repeat_interleave(v, dim=0)
+            total = total + self.task_loss(out, targets, reduction="none").sum()
             count += b * v
             outputs.append(out.reshape(b, v, -1))
         return outputs, total / count
@@ -142,9 +153,12 @@ class InstrumentRandomization(Trainer):
 def view_variance(outputs: torch.Tensor, task: str) -> torch.Tensor:
     """Mean over units of the variance across views of the predictive distribution (summed over classes): the
     counterfactual-invariance penalty for outputs ``(b, v, n_outputs)``. Classification: softmax probabilities (a
-    single output: the sigmoid's two class probabilities); regression: the outputs themselves. Zero for one view."""
+    single output: the sigmoid's two class probabilities); regression: the outputs themselves; dense: the maps, the
+    variance averaged over channels and pixels (as the task loss is). Zero for one view."""
     if outputs.shape[1] < 2:
         return outputs.new_zeros(())
+    if task == "dense":
+        return outputs.var(dim=1, unbiased=False).mean()
     if task == "classification":
         if outputs.shape[-1] == 1:
             p = torch.sigmoid(outputs)
@@ -171,6 +185,17 @@ class CounterfactualInvariance(InstrumentRandomization):
                 f"{owner} views_per_step must be >= 2 (the penalty compares views), got {views_per_step}"
             )
         super().__init__(views_per_step=views_per_step, **kwargs)
+
+    def _check_views(self, views, envs) -> dict:
+        out = super()._check_views(views, envs)
+        moved = [env for env, (x, y) in out.items() if self._per_view(x, y)]
+        if moved:
+            raise DataError(
+                f"{type(self).__name__}: the views of {moved} carry one target per view — the instrument moves the "
+                "targets, so a penalty on how the prediction moves between views would penalise the truth; use "
+                "InstrumentRandomization (trainer=randomize) for them"
+            )
+        return out
 
     def update(self, batches: list[Batch]) -> dict[str, float]:
         outputs, risk = self.outputs_and_risk(batches)

@@ -2,7 +2,8 @@
 
 ``envs`` maps an environment name to ``(x, y)``: ``x`` a floating tensor ``(n, *input_shape)`` with the same
 ``input_shape`` in every environment; ``y`` a tensor of length ``n``: integer class labels ``(n,)`` for
-classification, floating targets ``(n,)`` or ``(n, k)`` for regression. Nothing may be NaN or infinite.
+classification, floating targets ``(n,)`` or ``(n, k)`` for regression, floating maps ``(n, k, ...)`` of the net's
+output shape for a dense task. Nothing may be NaN or infinite.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def check_envs(
                 raise DataTypeError(f"{where}: classification labels y must be an integer tensor, got {y.dtype}")
             if y.dim() != 1:
                 raise DataError(f"{where}: classification labels y must have shape (n,), got {tuple(y.shape)}")
+        elif task == "dense":
+            if not y.is_floating_point():
+                raise DataTypeError(f"{where}: dense targets y must be a floating tensor, got {y.dtype}")
+            if y.dim() < 3:
+                raise DataError(f"{where}: dense targets y must be maps (n, k, ...), got {tuple(y.shape)}")
         else:
             if not y.is_floating_point():
                 raise DataTypeError(f"{where}: regression targets y must be a floating tensor, got {y.dtype}")
@@ -89,11 +95,18 @@ def check_targets(envs: Mapping, task: str, n_outputs: int) -> None:
     """Check that the targets fit a net with ``n_outputs`` outputs.
 
     Classification: labels in ``[0, n_outputs)``, or in ``{0, 1}`` when ``n_outputs == 1`` (one logit, binary).
-    Regression: ``y`` of shape ``(n,)`` needs ``n_outputs == 1``; ``(n, k)`` needs ``n_outputs == k``.
+    Regression: ``y`` of shape ``(n,)`` needs ``n_outputs == 1``; ``(n, k)`` needs ``n_outputs == k``. Dense:
+    ``n_outputs`` is the net's per-sample output shape ``(k, ...)`` and ``y`` must be ``(n, k, ...)``.
     """
     for name, (_, y) in envs.items():
         where = f"environment {name!r}"
-        if task == "classification":
+        if task == "dense":
+            if tuple(y.shape[1:]) != tuple(n_outputs):
+                raise DataError(
+                    f"{where}: dense targets have per-sample shape {tuple(y.shape[1:])} but the net outputs "
+                    f"{tuple(n_outputs)}"
+                )
+        elif task == "classification":
             n_classes = max(n_outputs, 2)
             low, high = int(y.min()), int(y.max())
             if low < 0 or high >= n_classes:
@@ -120,12 +133,13 @@ def check_net(net: object, owner: str = "the trainer") -> None:
             )
 
 
-def count_outputs(net: nn.Module, x: torch.Tensor, name: object) -> int:
+def count_outputs(net: nn.Module, x: torch.Tensor, name: object, task: str = "classification"):
     """The net's number of outputs, from ``head(features(x[:1]))`` run in eval mode without gradients.
 
     Also checks that the net accepts ``x`` (of environment ``name``) and that ``features`` returns ``(n, d)`` and
     ``head`` ``(n, n_outputs)``; raises :class:`NetError` naming the environment otherwise. The net's train/eval
-    mode is restored.
+    mode is restored. A dense task's net returns maps (``features`` ``(n, d, ...)``, ``head`` ``(n, k, ...)``): its
+    per-sample output shape ``(k, ...)`` is returned.
     """
     try:
         with evaluating(net):
@@ -136,6 +150,13 @@ def count_outputs(net: nn.Module, x: torch.Tensor, name: object) -> int:
             f"{type(net).__name__} cannot process x of environment {name!r} (per-sample shape "
             f"{tuple(x.shape[1:])}): {e}"
         ) from e
+    if task == "dense":
+        if z.dim() < 3 or out.dim() < 3 or len(z) != 1 or len(out) != 1:
+            raise NetError(
+                f"{type(net).__name__}.features must return maps (n, d, ...) and head (n, k, ...) for a dense task; "
+                f"got {tuple(z.shape)} and {tuple(out.shape)} for one sample of environment {name!r}"
+            )
+        return tuple(out.shape[1:])
     if z.dim() != 2 or out.dim() != 2 or len(z) != 1 or len(out) != 1:
         raise NetError(
             f"{type(net).__name__}.features must return (n, d) and head (n, n_outputs); got "

@@ -100,7 +100,7 @@ def test_a_net_that_does_not_fit_the_data_or_the_contract():
         ({"weight_decay": -1e-3}, "ERM weight_decay must be"),
         ({"batch_size": 0}, "ERM batch_size must be an int > 0"),
         ({"steps": 2.5}, "ERM steps must be an int >= 0"),
-        ({"task": "ranking"}, r"ERM task must be one of \['classification', 'regression'\]"),
+        ({"task": "ranking"}, r"ERM task must be one of \['classification', 'regression', 'dense'\]"),
         ({"seed": 1.5}, "ERM seed must be an int"),
         ({"device": "abacus"}, "ERM device 'abacus' is not a torch device"),
         ({"checkpoint_every": 5}, "ERM checkpoint_every=5 needs a checkpoint_dir"),
