@@ -20,7 +20,9 @@ import math
 from collections.abc import Sequence
 
 from causalphys.errors import ParameterError
+from causalphys.microscopy.detector import ROLES as DETECTOR_ROLES
 from causalphys.microscopy.detector import Detector
+from causalphys.microscopy.imaging import SAMPLE_ROLES as SAMPLE
 from causalphys.microscopy.imaging import ColumnMap, ImageFormation
 from causalphys.microscopy.phases import SRTIO3_110, Phase
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
@@ -30,17 +32,7 @@ from causalphys.scm.environments import Environments
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM
 
-DETECTOR = ("dose", "gain", "offset", "read_noise", "saturation")
-SAMPLE = (
-    "phase",
-    "lattice_constant",
-    "rotation",
-    "strain_xx",
-    "strain_yy",
-    "strain_xy",
-    "vacancy_fraction",
-    "background",
-)
+DETECTOR = tuple(role for role in DETECTOR_ROLES if role in PARAMETERS)  # the preset parameters the detector reads
 
 
 def column_lab(

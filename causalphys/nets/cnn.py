@@ -5,13 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from causalphys.errors import ParameterError
-from causalphys.nets.base import FeatureNet
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ParameterError(f"SmallCNN {name} must be a positive int, got {value!r}")
-    return value
+from causalphys.nets.base import FeatureNet, positive_int
 
 
 class SmallCNN(FeatureNet):
@@ -36,9 +30,9 @@ class SmallCNN(FeatureNet):
         features: int | None = None,
     ):
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.n_outputs = _positive_int("n_outputs", n_outputs)
-        self.width = _positive_int("width", width)
+        self.in_channels = positive_int("SmallCNN", "in_channels", in_channels)
+        self.n_outputs = positive_int("SmallCNN", "n_outputs", n_outputs)
+        self.width = positive_int("SmallCNN", "width", width)
         if self.width % 8:
             raise ParameterError(f"SmallCNN width must be a multiple of 8 (GroupNorm uses 8 groups), got {width!r}")
         channels = [self.in_channels, self.width, 2 * self.width, 2 * self.width, 2 * self.width]
@@ -52,7 +46,7 @@ class SmallCNN(FeatureNet):
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
         self.n_features = channels[-1]
         if features is not None:
-            layers.append(nn.Linear(self.n_features, _positive_int("features", features)))
+            layers.append(nn.Linear(self.n_features, positive_int("SmallCNN", "features", features)))
             self.n_features = features
         self.body = nn.Sequential(*layers)
         self.classifier = nn.Linear(self.n_features, self.n_outputs)

@@ -7,13 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from causalphys.errors import ParameterError
-from causalphys.nets.base import FeatureNet
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ParameterError(f"UNet {name} must be a positive int, got {value!r}")
-    return value
+from causalphys.nets.base import FeatureNet, positive_int
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -61,10 +55,10 @@ class UNet(FeatureNet):
 
     def __init__(self, in_channels: int, n_outputs: int, width: int = 16, depth: int = 2):
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.n_outputs = _positive_int("n_outputs", n_outputs)
-        self.width = _positive_int("width", width)
-        self.depth = _positive_int("depth", depth)
+        self.in_channels = positive_int("UNet", "in_channels", in_channels)
+        self.n_outputs = positive_int("UNet", "n_outputs", n_outputs)
+        self.width = positive_int("UNet", "width", width)
+        self.depth = positive_int("UNet", "depth", depth)
         if self.width % 8:
             raise ParameterError(f"UNet width must be a multiple of 8 (GroupNorm uses 8 groups), got {width!r}")
         self.n_features = self.width
