@@ -24,6 +24,7 @@ from causalphys.microscopy.detector import ROLES as DETECTOR_ROLES
 from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import SAMPLE_ROLES as SAMPLE
 from causalphys.microscopy.imaging import ColumnMap, ImageFormation
+from causalphys.microscopy.lab import specimen_ranges
 from causalphys.microscopy.phases import SRTIO3_110, Phase
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
 from causalphys.scm import mech
@@ -64,11 +65,7 @@ def column_lab(
         raise ParameterError(
             f"lattice_constant must be > 0 (Å) and lattice_spread in [0, 1), got {lattice_constant}, {lattice_spread}"
         )
-    low_r, high_r = (float(r) for r in rotation)
-    if not (math.isfinite(low_r) and math.isfinite(high_r) and low_r <= high_r):
-        raise ParameterError(f"rotation must be a range [low, high] of angles (rad), got {list(rotation)}")
-    if strain_std < 0:
-        raise ParameterError(f"strain_std must be >= 0, got {strain_std}")
+    low_r, high_r = specimen_ranges(rotation, strain_std)
     formation = ImageFormation(shape=image_shape, phases=(phase,), placement="placement")
     column_map = ColumnMap(tuple(kinds), "placement", width=map_width, shape=image_shape, phases=(phase,))
     scan = [p for p in PARAMETERS if p not in DETECTOR]

@@ -77,6 +77,16 @@ def _lab_index(lab: torch.Tensor, n_labs: int) -> torch.Tensor:
     return index
 
 
+def specimen_ranges(rotation: Sequence[float], strain_std: float) -> tuple[float, float]:
+    """Check a specimen's in-plane rotation range (rad) and strain spread; returns ``(low, high)`` of the rotation."""
+    low_r, high_r = (float(r) for r in rotation)
+    if not (math.isfinite(low_r) and math.isfinite(high_r) and low_r <= high_r):
+        raise ParameterError(f"rotation must be a range [low, high] of angles (rad), got {list(rotation)}")
+    if strain_std < 0:
+        raise ParameterError(f"strain_std must be >= 0, got {strain_std}")
+    return low_r, high_r
+
+
 def confounded_lab(
     scanners: Sequence[ScannerPreset],
     labs: Sequence[Lab],
@@ -141,11 +151,7 @@ def confounded_lab(
             f"lattice_spread must lie in [0, 1), got {lattice_spread}"
         )
 
-    low_r, high_r = (float(r) for r in rotation)
-    if not (math.isfinite(low_r) and math.isfinite(high_r) and low_r <= high_r):
-        raise ParameterError(f"rotation must be a range [low, high] of angles (rad), got {list(rotation)}")
-    if strain_std < 0:
-        raise ParameterError(f"strain_std must be >= 0, got {strain_std}")
+    low_r, high_r = specimen_ranges(rotation, strain_std)
 
     def lattice_of(phase, u):  # each phase has its own lattice constant, ± lattice_spread (composition, doping)
         nominal = _table(list(lattice_constants), u)[phase.long()]
