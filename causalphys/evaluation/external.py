@@ -212,6 +212,11 @@ def _from_checkpoint(path: Path, net: NetSpec | None, folder: Path | None) -> Mo
             f"model file); accepted: {KINDS}"
         )
     ckpt = read_checkpoint(path)
+    if isinstance(ckpt["n_outputs"], list):
+        raise ExternalModelError(
+            f"{str(path)!r} is a dense-task checkpoint (per-sample outputs {tuple(ckpt['n_outputs'])}): scoring dense "
+            "models is not part of the harness yet; load it with trainer.load(path, net) and call predict"
+        )
     shape, n_outputs = tuple(ckpt["input_shape"]), int(ckpt["n_outputs"])
     if net is not None:
         module = net if isinstance(net, nn.Module) else net(shape, n_outputs)

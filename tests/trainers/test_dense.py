@@ -97,3 +97,15 @@ def test_a_dense_net_maps_images_of_another_size_but_not_another_channel_count()
     assert trainer.predict(torch.zeros(0, 1, 24, 20)).shape == (0, 1, 24, 20)
     with pytest.raises(DataError, match="1 channel"):
         trainer.predict(torch.zeros(2, 3, 24, 20))
+
+
+def test_a_dense_checkpoint_loads_back_and_the_harness_loader_says_it_cannot_score_it_yet(tmp_path):
+    from causalphys.evaluation.external import ExternalModelError, load_model
+
+    trainer = ERM(task="dense", steps=2, batch_size=4, seed=0).fit(UNet(1, 1, width=8, depth=1), {"e": spots(8, 0)})
+    path = trainer.save(tmp_path / "dense.pt")
+    again = ERM(task="dense").load(path, UNet(1, 1, width=8, depth=1))
+    x = spots(4, 3)[0]
+    assert again.n_outputs_ == (1, 16, 16) and torch.equal(again.predict(x), trainer.predict(x))
+    with pytest.raises(ExternalModelError, match=r"dense-task checkpoint \(per-sample outputs \(1, 16, 16\)\)"):
+        load_model(path, net=UNet(1, 1, width=8, depth=1))
