@@ -314,7 +314,8 @@ class ColumnMap(ImageFormation):
     scan as the image (scan calibration, drift, jitter, mains pick-up: the columns sit where the image shows them)
     with an ideal probe of that width and no background. Vacant columns are absent. The specimen and the frame come
     from the ``placement`` node that the image's :class:`ImageFormation` reads too, so the map and the image show the
-    same columns; parents and roles are the image's (the probe, detector and background roles are taken, not used).
+    same columns; parents and roles are the image's (the probe, contrast-exponent and background roles are taken,
+    not used).
     """
 
     def __init__(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from causalphys.errors import ParameterError
 from causalphys.trainers.annealed import AnnealedPenaltyTrainer
 from causalphys.trainers.base import Batch
 from causalphys.trainers.penalties import pairwise_mean
@@ -23,6 +24,12 @@ class FeatureAlignment(AnnealedPenaltyTrainer):
 
     def __init__(self, penalty_weight: float = 1.0, penalty_anneal_steps: int = 0, **kwargs):
         super().__init__(penalty_weight=penalty_weight, penalty_anneal_steps=penalty_anneal_steps, **kwargs)
+        if self.task == "dense":
+            raise ParameterError(
+                f"{type(self).__name__} aligns feature vectors (n, d) between environments; a dense task's features "
+                "are maps (n, d, h, w), which it does not take: use ERM, IRM, VREx, GroupDRO, Fishr or the physics "
+                "learners"
+            )
 
     def penalty(
         self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]

@@ -109,3 +109,12 @@ def test_a_dense_checkpoint_loads_back_and_the_harness_loader_says_it_cannot_sco
     assert again.n_outputs_ == (1, 16, 16) and torch.equal(again.predict(x), trainer.predict(x))
     with pytest.raises(ExternalModelError, match=r"dense-task checkpoint \(per-sample outputs \(1, 16, 16\)\)"):
         load_model(path, net=UNet(1, 1, width=8, depth=1))
+
+
+@pytest.mark.parametrize("name", ["CORAL", "MMD"])
+def test_feature_alignment_refuses_a_dense_task_in_words(name):
+    import causalphys.trainers as trainers
+    from causalphys.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="feature vectors"):
+        getattr(trainers, name)(task="dense")
