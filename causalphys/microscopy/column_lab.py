@@ -20,11 +20,10 @@ import math
 from collections.abc import Sequence
 
 from causalphys.errors import ParameterError
-from causalphys.microscopy.detector import ROLES as DETECTOR_ROLES
 from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import SAMPLE_ROLES as SAMPLE
 from causalphys.microscopy.imaging import ColumnMap, ImageFormation
-from causalphys.microscopy.lab import specimen_ranges
+from causalphys.microscopy.lab import SCAN_PARAMETERS, detection_edges, pixel_area, specimen_ranges
 from causalphys.microscopy.phases import SRTIO3_110, Phase
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
 from causalphys.scm import mech
@@ -32,8 +31,6 @@ from causalphys.scm import noise as nz
 from causalphys.scm.environments import Environments
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM
-
-DETECTOR = tuple(role for role in DETECTOR_ROLES if role in PARAMETERS)  # the preset parameters the detector reads
 
 
 def column_lab(
@@ -68,12 +65,10 @@ def column_lab(
     low_r, high_r = specimen_ranges(rotation, strain_std)
     formation = ImageFormation(shape=image_shape, phases=(phase,), placement="placement")
     column_map = ColumnMap(tuple(kinds), "placement", width=map_width, shape=image_shape, phases=(phase,))
-    scan = [p for p in PARAMETERS if p not in DETECTOR]
-    image_parents = [*SAMPLE, *scan, "drift_angle", "mains_frequency", "placement"]
+    image_parents = [*SAMPLE, *SCAN_PARAMETERS, "drift_angle", "mains_frequency", "placement"]
     edges = [("scanner", p) for p in PARAMETERS]
     edges += [(p, "clean") for p in image_parents] + [(p, "columns") for p in image_parents]
-    edges += [("pixel_size", "pixel_area"), ("scale_error_x", "pixel_area"), ("scale_error_y", "pixel_area")]
-    edges += [(p, "image") for p in ("clean", "pixel_area", *DETECTOR)]
+    edges += detection_edges()
     roles = {"scanner": "instrument", "drift_angle": "instrument", "mains_frequency": "instrument"}
     roles.update({p: "instrument" for p in PARAMETERS})
     roles.update({p: "sample" for p in (*SAMPLE, "placement")})
@@ -99,9 +94,7 @@ def column_lab(
         "vacancy_fraction": mech.Uniform(low_v, high_v) if high_v > low_v else mech.Constant(low_v),
         "background": mech.Uniform(*background),
         "placement": formation.placement_root(),
-        "pixel_area": mech.Additive(
-            lambda pixel_size, scale_error_x, scale_error_y: pixel_size**2 / ((1 + scale_error_x) * (1 + scale_error_y))
-        ),
+        "pixel_area": pixel_area(),
         "clean": formation,
         "columns": column_map,
         "image": Detector(shape=image_shape, exact_below=exact_poisson_below),

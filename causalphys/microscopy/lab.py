@@ -42,8 +42,9 @@ from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM
 
 TASKS = ("phase", "defect", "strain")
-_DETECTOR = ("dose", "gain", "offset", "read_noise", "saturation")
-_SCAN = tuple(p for p in PARAMETERS if p not in _DETECTOR)
+DETECTOR_PARAMETERS = ("dose", "gain", "offset", "read_noise", "saturation")
+"""The scanner-preset parameters the detector reads; the rest (:data:`SCAN_PARAMETERS`) form the image."""
+SCAN_PARAMETERS = tuple(p for p in PARAMETERS if p not in DETECTOR_PARAMETERS)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,20 @@ def _lab_index(lab: torch.Tensor, n_labs: int) -> torch.Tensor:
     if bool(((index < 0) | (index >= n_labs)).any()):
         raise ParameterError(f"lab must be an index in 0..{n_labs - 1}, got {lab.unique().tolist()}")
     return index
+
+
+def detection_edges() -> list[tuple[str, str]]:
+    """The edges of detection: the pixel's area from its calibration, and the image from the clean signal, the
+    pixel area and the detector's parameters."""
+    edges = [("pixel_size", "pixel_area"), ("scale_error_x", "pixel_area"), ("scale_error_y", "pixel_area")]
+    return edges + [(p, "image") for p in ("clean", "pixel_area", *DETECTOR_PARAMETERS)]
+
+
+def pixel_area() -> mech.Additive:
+    """``pixel_area = Δx² / ((1 + s_x)(1 + s_y))`` (Å²): the sample area a pixel really covers under scale errors."""
+    return mech.Additive(
+        lambda pixel_size, scale_error_x, scale_error_y: pixel_size**2 / ((1 + scale_error_x) * (1 + scale_error_y))
+    )
 
 
 def specimen_ranges(rotation: Sequence[float], strain_std: float) -> tuple[float, float]:
@@ -184,14 +199,9 @@ def confounded_lab(
     ]
     edges = [("lab", "label"), ("lab", "scanner"), ("label", "scanner"), ("lab", "mains_frequency"), *sample_edges]
     edges += [("scanner", p) for p in PARAMETERS]
-    image_parents = [*sample_nodes, *_SCAN, "drift_angle", "mains_frequency"]
+    image_parents = [*sample_nodes, *SCAN_PARAMETERS, "drift_angle", "mains_frequency"]
     edges += [(p, "clean") for p in image_parents]
-    edges += [
-        ("pixel_size", "pixel_area"),
-        ("scale_error_x", "pixel_area"),
-        ("scale_error_y", "pixel_area"),
-    ]
-    edges += [(p, "image") for p in ("clean", "pixel_area", *_DETECTOR)]
+    edges += detection_edges()
     roles = {
         "lab": "confounder",
         "label": "label",
@@ -216,9 +226,7 @@ def confounded_lab(
         "strain_yy": mech.Normal(0.0, strain_std),
         "strain_xy": mech.Normal(0.0, strain_std),
         "background": mech.Uniform(*background),
-        "pixel_area": mech.Additive(
-            lambda pixel_size, scale_error_x, scale_error_y: pixel_size**2 / ((1 + scale_error_x) * (1 + scale_error_y))
-        ),
+        "pixel_area": pixel_area(),
         "clean": ImageFormation(shape=image_shape),
         "image": Detector(shape=image_shape, exact_below=exact_poisson_below),
     }

@@ -338,7 +338,7 @@ class Trainer(abc.ABC):
             "history": self.history_,
             "env_names": [str(n) for n in self.env_names_],
             "input_shape": list(self.input_shape_),
-            "n_outputs": list(self.n_outputs_) if isinstance(self.n_outputs_, tuple) else self.n_outputs_,
+            "n_outputs": self._stored_outputs(),
             "rng": rng,
             "extra": self.extra_state(),
             "data": getattr(self, "data_", None),
@@ -391,6 +391,10 @@ class Trainer(abc.ABC):
         self.batch_generator_.set_state(ckpt["rng"]["batches"])
         self.load_extra_state(ckpt["extra"])
 
+    def _stored_outputs(self) -> int | list[int]:
+        """``n_outputs_`` as a checkpoint holds it: a number, or a dense task's output shape as a list."""
+        return list(self.n_outputs_) if isinstance(self.n_outputs_, tuple) else self.n_outputs_
+
     def _resume(self, path: Path) -> None:
         """Continue an interrupted ``fit`` from ``path`` (inside ``fit``'s forked RNG)."""
         ckpt = ckpt_files.read_checkpoint(path)
@@ -401,7 +405,7 @@ class Trainer(abc.ABC):
             "hparams": ckpt_files.plain_data(self.get_params()),
             "env_names": [str(n) for n in self.env_names_],
             "input_shape": list(self.input_shape_),
-            "n_outputs": list(self.n_outputs_) if isinstance(self.n_outputs_, tuple) else self.n_outputs_,
+            "n_outputs": self._stored_outputs(),
             "data": self.data_,
         }
         ckpt_files.check_resumable(ckpt, current, RESUMABLE_CHANGES, where)

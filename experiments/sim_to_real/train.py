@@ -29,7 +29,7 @@ from causalphys.data.images import resample
 from causalphys.data.readers import read_image
 from causalphys.microscopy.analysis import column_maxima, fit_columns, lattice_vectors
 from causalphys.microscopy.column_lab import column_lab
-from causalphys.microscopy.columns import fit_lattice, match_columns, real_space_basis
+from causalphys.microscopy.columns import ColumnMatch, fit_lattice, match_columns, real_space_basis
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_STEM = HERE.parents[1].parent / "shared" / "data" / "stem" / "srtio3_adf.hdf5"
@@ -61,6 +61,17 @@ def find(maps: np.ndarray, min_height: float = 0.3) -> list[np.ndarray]:
         maxima = column_maxima(image, PIXEL, radius=0.6, min_height=min_height, smooth=0.0)
         out.append(fit_columns(image, PIXEL, maxima, radius=0.6, smooth=0.0).position)
     return out
+
+
+def scores(match: ColumnMatch, pixel: float) -> dict:
+    """What the JSON records of a match: counts, precision, recall and the median error in pm."""
+    return {
+        "found": match.n_found,
+        "reference": match.n_reference,
+        "precision": match.precision,
+        "recall": match.recall,
+        "median_error_pm": match.median_error * pixel * 100,
+    }
 
 
 def main(argv=None) -> None:
@@ -96,26 +107,12 @@ def main(argv=None) -> None:
     for kind, positions in zip(KINDS, find(maps)):
         found = (positions + 0.5) * scale - 0.5  # the resampled frame's pixel centres in the recording's pixels
         ref = np.stack([reference_rows["x_px"], reference_rows["y_px"]], 1)[reference_rows["kind"] == kind]
-        match = match_columns(found, ref, radius, shape=shape, margin=margin)
-        summary[kind] = {
-            "found": match.n_found,
-            "reference": match.n_reference,
-            "precision": match.precision,
-            "recall": match.recall,
-            "median_error_pm": match.median_error * pixel * 100,
-        }
+        summary[kind] = scores(match_columns(found, ref, radius, shape=shape, margin=margin), pixel)
         found_all.append(found)
         reference_all.append(ref)
     found = np.concatenate(found_all)
     ref = np.concatenate(reference_all)
-    match = match_columns(found, ref, radius, shape=shape, margin=margin)
-    summary["all"] = {
-        "found": match.n_found,
-        "reference": match.n_reference,
-        "precision": match.precision,
-        "recall": match.recall,
-        "median_error_pm": match.median_error * pixel * 100,
-    }
+    summary["all"] = scores(match_columns(found, ref, radius, shape=shape, margin=margin), pixel)
     basis = real_space_basis(lattice_vectors(torch.as_tensor(recording.data[0]), pixel))
     inner = found[
         (found[:, 0] > margin)
