@@ -111,10 +111,10 @@ class ColumnMatch:
     """Found columns scored against reference columns within ``radius`` (pixels).
 
     ``pairs`` ``(t, 2)``: indices (found, reference) of the matched columns, into the arrays given; ``errors``
-    ``(t,)`` their distances (pixels); ``precision = t / (t + false positives)``, ``recall = t / references``,
+    ``(t,)`` their distances (pixels); ``precision = t / (t + false_positives)``, ``recall = t / n_reference``,
     where false positives are the unmatched found columns inside the scored field and references those inside it
     (``margin``: a found column just outside the field that matches a reference inside counts; one outside that
-    matches nothing does not).
+    matches nothing does not). Matches of several column kinds pool with :func:`pooled`.
     """
 
     pairs: np.ndarray
@@ -124,11 +124,56 @@ class ColumnMatch:
     n_found: int
     n_reference: int
     radius: float
+    false_positives: int
 
     @property
     def median_error(self) -> float:
         """The median distance of the matched pairs (pixels; NaN with no pair)."""
         return float(np.median(self.errors)) if len(self.errors) else math.nan
+
+
+@dataclass(frozen=True)
+class PooledMatch:
+    """Several :class:`ColumnMatch` es (one per column kind) counted together: a column is found only where a
+    column of its own kind is. ``f1`` is the harmonic mean of precision and recall (0 with no match)."""
+
+    matched: int
+    false_positives: int
+    n_reference: int
+    errors: np.ndarray
+
+    @property
+    def precision(self) -> float:
+        total = self.matched + self.false_positives
+        return self.matched / total if total else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.n_reference if self.n_reference else math.nan
+
+    @property
+    def f1(self) -> float:
+        if not self.matched:
+            return 0.0
+        return 2 * self.precision * self.recall / (self.precision + self.recall)
+
+    @property
+    def median_error(self) -> float:
+        """The median distance of the matched pairs (pixels; NaN with no pair)."""
+        return float(np.median(self.errors)) if len(self.errors) else math.nan
+
+
+def pooled(matches) -> PooledMatch:
+    """The matches of several column kinds counted together (:class:`PooledMatch`)."""
+    matches = list(matches)
+    if not matches:
+        raise ParameterError("pooled needs at least one ColumnMatch")
+    return PooledMatch(
+        matched=sum(len(m.pairs) for m in matches),
+        false_positives=sum(m.false_positives for m in matches),
+        n_reference=sum(m.n_reference for m in matches),
+        errors=np.concatenate([m.errors for m in matches]),
+    )
 
 
 def inside(positions, shape: tuple[int, int], margin: float) -> np.ndarray:
@@ -177,4 +222,4 @@ def match_columns(
     t = len(pairs)
     precision = t / (t + false_positives) if t + false_positives else math.nan
     recall = t / len(ref) if len(ref) else math.nan
-    return ColumnMatch(pairs, errors, precision, recall, int(f_inner.sum()), len(ref), float(radius))
+    return ColumnMatch(pairs, errors, precision, recall, int(f_inner.sum()), len(ref), float(radius), false_positives)

@@ -13,6 +13,11 @@ specimen's noise and redraws the session's:
   shot and read noise (a recorded image's re-imaging node: its scan noise and the shot noise it adds), and in the
   image-formation noise the per-line jitter and the mains phase.
 
+Where an image formation reads its noise from a ``placement`` node (:func:`~causalphys.microscopy.column_lab.
+column_lab`: the image and the column map share it), that node is a sample root, upstream of any scanner, so a
+counterfactual would keep its value: :func:`reimage` sets it to the unit's own placement with the session blocks
+redrawn (``do(placement := ...)``), so the image and its map move together in the new session.
+
 Only what lies downstream of the intervention is recomputed, so instrument nodes that no scanner setting causes
 (the drift direction, the lab's mains frequency) keep their values.
 """
@@ -28,10 +33,29 @@ from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import ImageFormation
 from causalphys.microscopy.redetection import Reimaging
 from causalphys.scm.model import SCM
-from causalphys.seeding import make_generator
+from causalphys.seeding import derive_seed, make_generator
 
 SESSION_BLOCKS = ("jitter", "mains")
 """The blocks of the image-formation noise that belong to the frame, not to the specimen."""
+
+
+def placements(scm: SCM) -> dict[str, ImageFormation]:
+    """``{node: formation}``: the placement nodes of ``scm`` and an image formation that reads each."""
+    out = {}
+    for mech in scm.mechanisms.values():
+        if isinstance(mech, ImageFormation) and mech.placement is not None:
+            out.setdefault(mech.placement, mech)
+    return out
+
+
+def _redraw_session(formation: ImageFormation, u: torch.Tensor, generator) -> torch.Tensor:
+    """``u`` (an image formation's uniforms, ``(n, size)``) with the :data:`SESSION_BLOCKS` drawn afresh."""
+    fresh = formation.split_noise(formation.layout.sample(u.shape[0], generator, u.device, u.dtype))
+    kept = u.clone()
+    blocks = formation.split_noise(kept)  # views into ``kept``
+    for name in SESSION_BLOCKS:
+        blocks[name].copy_(fresh[name])
+    return kept
 
 
 def session_noise(scm: SCM, noise: Mapping[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
@@ -52,12 +76,7 @@ def session_noise(scm: SCM, noise: Mapping[str, torch.Tensor], seed: int) -> dic
         if roles.get(node) == "instrument" or isinstance(mech, (Detector, Reimaging)):
             out[node] = mech.noise.sample(u.shape[0], generator, u.device, u.dtype)
         elif isinstance(mech, ImageFormation):
-            fresh = mech.split_noise(mech.noise.sample(u.shape[0], generator, u.device, u.dtype))
-            kept = u.clone()
-            blocks = mech.split_noise(kept)  # views into ``kept``
-            for name in SESSION_BLOCKS:
-                blocks[name].copy_(fresh[name])
-            out[node] = kept
+            out[node] = _redraw_session(mech, u, generator)
     return out
 
 
@@ -67,4 +86,9 @@ def reimage(scm: SCM, batch, do: Mapping[str, object], seed: int):
     recorded = getattr(batch, "noise", None)
     if not recorded:
         raise ParameterError("reimage needs a batch sampled with return_noise=True")
+    do = dict(do)
+    generator = make_generator(derive_seed(seed, "placement"))
+    for node, formation in placements(scm).items():
+        if node not in do:  # the unit's own placement, its frame's jitter and mains redrawn (module docstring)
+            do[node] = {"do": _redraw_session(formation, batch[node], generator), "per_unit": True}
     return scm.counterfactual(batch, do, noise=session_noise(scm, recorded, seed))

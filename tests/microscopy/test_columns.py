@@ -8,7 +8,7 @@ import torch
 
 from causalphys.errors import ParameterError
 from causalphys.microscopy.analysis import column_maxima, fit_columns, lattice_vectors
-from causalphys.microscopy.columns import fit_lattice, inside, match_columns, real_space_basis
+from causalphys.microscopy.columns import fit_lattice, inside, match_columns, pooled, real_space_basis
 from tests.microscopy.test_analysis import gaussian_columns
 
 
@@ -88,3 +88,21 @@ def test_column_fits_report_standard_errors_that_grow_with_the_noise():
     (low_claimed, low_actual), (high_claimed, high_actual) = errors
     assert high_claimed == pytest.approx(4 * low_claimed, rel=0.2)  # errors scale with the noise
     assert high_claimed == pytest.approx(high_actual, rel=0.35)  # and say what the fits actually miss by
+
+
+def test_pooled_matches_count_each_kind_against_its_own_columns():
+    sro = np.array([[10.0, 10.0], [20.0, 10.0], [30.0, 10.0]])
+    ti = np.array([[15.0, 10.0], [25.0, 10.0]])
+    # SrO: two found right, one missed; Ti: both found, plus an invention; an SrO column found as Ti does not count
+    a = match_columns(np.array([[10.2, 10.0], [20.0, 10.3]]), sro, radius=1.0)
+    b = match_columns(np.array([[15.0, 10.0], [25.4, 10.0], [40.0, 10.0], [30.0, 10.0]]), ti, radius=1.0)
+    assert (a.false_positives, b.false_positives) == (0, 2)
+    both = pooled([a, b])
+    assert (both.matched, both.false_positives, both.n_reference) == (4, 2, 5)
+    assert both.precision == pytest.approx(4 / 6) and both.recall == pytest.approx(4 / 5)
+    assert both.f1 == pytest.approx(2 * (4 / 6) * (4 / 5) / (4 / 6 + 4 / 5))
+    assert both.median_error == pytest.approx(np.median([0.2, 0.3, 0.0, 0.4]))
+    nothing = pooled([match_columns(np.array([[50.0, 50.0]]), sro, radius=1.0)])
+    assert nothing.f1 == 0.0 and math.isnan(nothing.median_error)
+    with pytest.raises(ParameterError, match="at least one"):
+        pooled([])

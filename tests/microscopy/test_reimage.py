@@ -51,3 +51,30 @@ def test_reimaging_needs_recorded_noise(scm_and_batch):
         reimage(scm, scm.sample(2, seed=0), {"scanner": 1.0}, seed=0)
     with pytest.raises(ParameterError, match="missing"):
         session_noise(scm, {}, seed=0)
+
+
+def test_a_new_session_of_the_column_lab_redraws_the_frames_jitter_in_its_image_and_its_map():
+    from causalphys.microscopy.column_lab import column_lab
+
+    scm = column_lab(load_scanners(), image_shape=(32, 32))
+    batch = scm.sample(3, seed=0, return_noise=True)
+    formation = scm.mechanisms["clean"]
+    one = reimage(scm, batch, {"scanner": 2.0}, seed=1)
+    assert torch.equal(one["columns"], reimage(scm, batch, {"scanner": 2.0}, seed=1)["columns"])  # seeded
+    two = reimage(scm, batch, {"scanner": 2.0}, seed=2)
+    old, new = formation.split_noise(batch["placement"]), formation.split_noise(one["placement"])
+    for block in ("offset", "vacancy", "background"):  # the specimen stays where it was
+        assert torch.equal(old[block], new[block])
+    for block in ("jitter", "mains"):  # the frame is another
+        assert not torch.equal(old[block], new[block])
+    assert not torch.equal(one["placement"], two["placement"])
+    # the map follows its own session's jitter (scanner 2 has line jitter), and equals the map of that placement
+    assert not torch.equal(one["columns"], two["columns"])
+    session = session_noise(scm, batch.noise, seed=1)
+    pinned = scm.counterfactual(
+        batch, {"scanner": 2.0, "placement": {"do": one["placement"], "per_unit": True}}, noise=session
+    )
+    assert torch.equal(pinned["columns"], one["columns"])
+    # a placement given by the caller is kept
+    kept = reimage(scm, batch, {"scanner": 2.0, "placement": {"do": batch["placement"], "per_unit": True}}, seed=1)
+    assert torch.equal(kept["placement"], batch["placement"])
