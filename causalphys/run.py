@@ -42,6 +42,7 @@ from causalphys.data.benchmark import Benchmark, BenchmarkData
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.evaluation.external import MODEL_FILE
 from causalphys.evaluation.harness import environment_records, evaluate_run, net_from_config
+from causalphys.evaluation.metrics import selection_metric
 from causalphys.evaluation.store import RESULTS, RunBusy, RunFolder, cached_data, config_hash
 from causalphys.trainers.base import Trainer
 from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_space, sample_search_space
@@ -318,16 +319,18 @@ def _run(cfg: DictConfig, folder: RunFolder, run_id: str, trainer_name: str) -> 
     if cfg.get("save_model"):  # before results.csv: a finished run has its model (causalphys evaluate model=DIR)
         meta["model_file"] = trainer.save(folder.path / MODEL_FILE).name
     folder.write(meta, rows)
-    summary = {(r["env"], r["split"]): r["value"] for r in rows if r["metric"] in ("accuracy", "r2")}
+    metric = "r2" if data.task == "regression" else selection_metric(data.task)
+    summary = {(r["env"], r["split"]): r["value"] for r in rows if r["metric"] == metric}
     val = [v for (e, s), v in summary.items() if s == "val"]
     test = {e: v for (e, s), v in summary.items() if s == "test"}
     done = len(list(Path(run_dir).parent.glob(f"*/{RESULTS}")))
     log.info(
-        "%s: done in %.0f s (%d run(s) finished in %s); val %.3f; test %s",
+        "%s: done in %.0f s (%d run(s) finished in %s); val %s %.3f; test %s",
         run_id,
         meta["seconds"],
         done,
         Path(run_dir).parent,
+        metric,
         sum(val) / max(len(val), 1),
         " ".join(f"{e}={v:.3f}" for e, v in test.items()),
     )

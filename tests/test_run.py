@@ -30,6 +30,8 @@ TINY = [  # small enough for a unit test, whatever the benchmark
     "steps=3",
     "progress=false",
 ]
+COLUMNS_TINY = ["benchmark.n_train=16", "benchmark.n_val=8", "benchmark.n_test=10", "benchmark.image_size=32"]
+"""The column benchmark's tiny sizes (it has no counterfactual units)."""
 SHIFTS = sorted(p.stem for p in (CONF_DIR / "shift").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -101,6 +103,22 @@ def test_oracle_trainer_is_erm_on_the_unconfounded_data():
     assert type(parts["trainer"]).__name__ == "ERM" and parts["benchmark"].oracle
 
 
+def test_the_column_benchmark_runs_erm_and_the_randomised_learner_on_maps_with_column_metrics(tmp_path):
+    for trainer in ("erm", "randomize"):
+        cfg = _compose(["+experiment=columns", f"trainer={trainer}", "steps=2", "progress=false", *COLUMNS_TINY])
+        cfg.results_dir = str(tmp_path)
+        if trainer == "randomize":
+            cfg.trainer.views.per_unit = 2
+        parts = build(cfg)
+        assert parts["trainer"].task == "dense" and type(parts["make_net"]((1, 32, 32), 2)).__name__ == "UNet"
+        rows = _rows(run(cfg, tmp_path / trainer, trainer, trainer))
+        metrics = {(r["env"], r["split"], r["metric"]) for r in rows}
+        for env, split in (("low_dose", "val"), ("uncorrected_200kv", "test"), ("drifty_older", "test_val")):
+            for metric in ("mse", "column_precision", "column_recall", "column_f1", "position_error_pm"):
+                assert (env, split, metric) in metrics
+        assert json.loads((tmp_path / trainer / "run.json").read_text())["task"] == "dense"
+
+
 def test_the_content_style_trainer_asks_the_benchmark_for_pairs(tmp_path):
     assert build(_compose(["trainer=erm", "benchmark.n_pairs=6", *TINY]))["benchmark"].n_pairs == 0  # not needed
     parts = build(_compose(["trainer=content_style", *TINY]))
@@ -116,6 +134,8 @@ def test_every_experiment_overlay_runs_a_few_steps(experiment, tmp_path, random_
     cfg = _compose(overrides, tmp_path)
     if cfg.benchmark._target_.endswith("ScannerShiftBenchmark"):
         cfg = _compose(overrides + TINY, tmp_path)
+    if cfg.benchmark._target_.endswith("ColumnBenchmark"):
+        cfg = _compose(overrides + COLUMNS_TINY, tmp_path)
     if cfg.benchmark._target_.endswith("ColoredMNISTBenchmark"):
         cfg.benchmark.path = str(random_mnist)
     if cfg.benchmark._target_.endswith("TabularBenchmark"):

@@ -52,7 +52,7 @@ class BenchmarkData:
 
     - ``train[e]``, ``val[e]``: the training portion and the held-out (validation) portion of training environment
       ``e``, each ``(x, y)`` with ``x`` ``(n, *input_shape)`` and ``y`` ``(n,)`` (``long`` class labels) or
-      ``(n,)``/``(n, k)`` float regression targets.
+      ``(n,)``/``(n, k)`` float regression targets, or maps ``(n, K, H, W)`` for a dense task.
     - ``test[e]``: every unit of test environment ``e`` (the harness splits off the oracle's part).
     - ``info[e]``: an :class:`EnvironmentInfo` for every environment above.
     - ``counterfactual[e]``: a list of inputs ``x_j`` ``(m, *input_shape)``, the same ``m`` units re-generated
@@ -68,6 +68,8 @@ class BenchmarkData:
       for.
     - ``n_classes``: the number of classes, where the benchmark names them (a benchmark to score a model on may
       hold fewer classes than the model predicts); ``None``: the labels tell.
+    - ``pixel_size``: for a dense task whose targets are column maps (one channel per kind), the Å per pixel of the
+      images and maps: the harness then scores the columns found in the maps in Å and pm; ``None``: maps only.
 
     A benchmark without training environments only scores models (``causalphys evaluate``); training needs one.
     """
@@ -81,6 +83,7 @@ class BenchmarkData:
     pairs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     n_classes: int | None = None
     views: dict[str, Split] = field(default_factory=dict)
+    pixel_size: float | None = None
 
     def __post_init__(self):
         if not self.train and not self.test:

@@ -19,6 +19,7 @@ re-imaged by a worse instrument: no label needed).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import time
@@ -133,16 +134,23 @@ def measure(
     holdout: str | None = None,
 ) -> list[dict]:
     """The tidy rows of a model whose outputs are ``predict(x)``: ``x`` ``(n, *input_shape)`` -> logits ``(n, k)``
-    (classification: ``accuracy``, ``nll``, ``ece``) or predictions ``(n,)``/``(n, d)`` (regression: ``rmse``,
-    ``r2``), on every split of the module docstring, in this order: per training environment ``train`` and ``val``
-    (``holdout`` for the one left out), per test environment ``test`` and ``test_val`` (the seeded split of
+    (classification: ``accuracy``, ``nll``, ``ece``), predictions ``(n,)``/``(n, d)`` (regression: ``rmse``,
+    ``r2``) or maps ``(n, K, H, W)`` (dense: ``mse``, and the column metrics of
+    :func:`~causalphys.evaluation.metrics.dense_metrics` where the data give a pixel size), on every split of the
+    module docstring, in this order: per training environment ``train`` and ``val`` (``holdout`` for the one left
+    out), per test environment ``test`` and ``test_val`` (the seeded split of
     :func:`split_test`), then ``cf_flip_rate`` / ``cf_change`` of the counterfactual views (split ``val`` for a
     training environment, ``test`` for a test environment).
 
     The trained runs (:func:`evaluate_run`) and the models the harness did not train
     (:func:`causalphys.evaluation.external.score_model`) are both measured here, so their rows compare exactly.
     """
-    score = metrics.classification_metrics if data.task == "classification" else metrics.regression_metrics
+    if data.task == "classification":
+        score = metrics.classification_metrics
+    elif data.task == "dense":
+        score = functools.partial(metrics.dense_metrics, pixel_size=data.pixel_size)
+    else:
+        score = metrics.regression_metrics
     rows = []
 
     def add(env: str, split: str, x: torch.Tensor, y: torch.Tensor) -> None:

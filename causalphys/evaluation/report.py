@@ -24,6 +24,7 @@ import pandas as pd
 
 from causalphys.atomic import write_atomic
 from causalphys.errors import CausalPhysError
+from causalphys.evaluation.metrics import selection_metric
 from causalphys.evaluation.selection import ALL, Rule, agreement, candidates, choose, higher_is_better, selected_rows
 from causalphys.evaluation.sweep import Sweep, SweepError, load_sweep
 
@@ -348,8 +349,7 @@ def _chance(sweep: Sweep, benchmark: str) -> float | None:
 
 
 def _default_metric(sweep: Sweep, benchmark: str) -> str:
-    task = sweep.runs.loc[sweep.runs["benchmark"] == benchmark, "task"].iloc[0]
-    return "accuracy" if task == "classification" else "rmse"
+    return selection_metric(sweep.runs.loc[sweep.runs["benchmark"] == benchmark, "task"].iloc[0])
 
 
 def _agreement_lines(selected: pd.DataFrame, rules: Sequence[Rule]) -> list[str]:

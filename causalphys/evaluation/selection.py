@@ -3,7 +3,8 @@
 A *group* is everything of a run except its hyper-parameter draw (trainer, seed, benchmark, ...); its
 *candidates* are its full-training runs (``holdout`` null), one per ``hparams_seed``. A rule picks one candidate
 per group — or, for the oracle, one per (group, test environment) — and every reported OOD number carries the name
-of the rule that chose it. With ``y`` the selection metric (accuracy; for regression RMSE or R²):
+of the rule that chose it. With ``y`` the selection metric (accuracy; RMSE for regression; column F1 for a dense
+column task):
 
 - training-domain validation: ``argmax_h mean_{e in train} acc_val(h, e)`` (regression: ``argmin`` of val RMSE);
 - test-domain (oracle): per test environment ``t``, ``argmax_h acc_test_val(h, t)`` — it peeks at a labelled 20 %
@@ -28,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from causalphys.errors import CausalPhysError
+from causalphys.evaluation.metrics import selection_metric
 from causalphys.evaluation.sweep import RESULT_COLUMNS, Sweep
 
-HIGHER_IS_BETTER = frozenset({"accuracy", "r2"})
+HIGHER_IS_BETTER = frozenset({"accuracy", "r2", "column_precision", "column_recall", "column_f1"})
 """Metrics where larger is better; every other metric (rmse, nll, ece, cf_flip_rate, ...) is better when smaller."""
 
 CHOICE_COLUMNS = ("selection", "group", "env", "run")
@@ -104,7 +106,7 @@ class Rule:
 
 
 def _val_metric(task: str) -> str:
-    return "accuracy" if task == "classification" else "rmse"
+    return selection_metric(task)
 
 
 @dataclass(frozen=True, repr=False)

@@ -10,6 +10,10 @@ questions a microscopist asks of them:
 - **How well were they found?** :func:`match_columns` pairs found and reference columns one to one within a
   radius (the assignment that minimises the total distance, ``scipy.optimize.linear_sum_assignment``): precision,
   recall and the position errors of the pairs.
+
+For a column finder that outputs maps (one channel per column kind, a peak of height ~1 at each column, as
+:class:`~causalphys.microscopy.imaging.ColumnMap` draws them), :func:`map_peaks` reads the columns of a whole batch
+of maps at once and :func:`score_maps` scores predicted maps against true ones — the harness's dense metrics.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from causalphys.errors import ParameterError
 from causalphys.microscopy.analysis import LatticeVectors
@@ -223,3 +229,69 @@ def match_columns(
     precision = t / (t + false_positives) if t + false_positives else math.nan
     recall = t / len(ref) if len(ref) else math.nan
     return ColumnMatch(pairs, errors, precision, recall, int(f_inner.sum()), len(ref), float(radius), false_positives)
+
+
+def map_peaks(maps: torch.Tensor, min_height: float = 0.3, window: int = 5) -> list[list[np.ndarray]]:
+    """The peaks of a batch of maps ``(n, K, H, W)``: ``[[(m, 2) (x, y) pixels per channel] per map]``.
+
+    A peak is a pixel that is the largest in its ``window`` x ``window`` neighbourhood (of equal values, the first
+    in raster order) and at least ``min_height``, not on the outermost pixel ring; its sub-pixel position is the
+    vertex of the parabola through the logarithm of it and its two neighbours along each axis — exact for a
+    Gaussian peak."""
+    if maps.dim() != 4:
+        raise ParameterError(f"maps must be (n, K, H, W), got shape {tuple(maps.shape)}")
+    if not (isinstance(window, int) and window >= 3 and window % 2 == 1):
+        raise ParameterError(f"window must be an odd number of pixels >= 3, got {window!r}")
+    x = maps.detach().to("cpu", torch.float64)
+    n, k, h, w = x.shape
+    # ties (a peak midway between two pixels) go to the first pixel in raster order: one peak, not two
+    ranked = x - 1e-9 * torch.arange(h * w, dtype=x.dtype).view(h, w) / (h * w)
+    top = F.max_pool2d(ranked.reshape(n * k, 1, h, w), window, stride=1, padding=window // 2).view_as(x)
+    peak = (ranked == top) & (x >= min_height)
+    peak[..., :1, :] = peak[..., -1:, :] = peak[..., :, :1] = peak[..., :, -1:] = False
+    unit, channel, row, col = peak.nonzero(as_tuple=True)
+    logs = x.clamp_min(1e-12).log()
+
+    def vertex(before: torch.Tensor, centre: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        curvature = before - 2 * centre + after
+        safe = torch.where(curvature < 0, curvature, -torch.ones_like(curvature))
+        return torch.where(curvature < 0, 0.5 * (before - after) / safe, 0.0).clamp(-0.5, 0.5)
+
+    c = logs[unit, channel, row, col]
+    dx = vertex(logs[unit, channel, row, col - 1], c, logs[unit, channel, row, col + 1])
+    dy = vertex(logs[unit, channel, row - 1, col], c, logs[unit, channel, row + 1, col])
+    xy = torch.stack([col + dx, row + dy], 1).numpy()
+    key = (unit * k + channel).numpy()
+    out: list[list[np.ndarray]] = [[np.zeros((0, 2)) for _ in range(k)] for _ in range(n)]
+    for index in np.unique(key):
+        out[index // k][index % k] = xy[key == index]
+    return out
+
+
+def score_maps(
+    predicted: torch.Tensor,
+    true: torch.Tensor,
+    pixel_size: float,
+    radius: float = 0.5,
+    margin: float = 1.5,
+    min_height: float = 0.3,
+) -> PooledMatch:
+    """Predicted column maps against the true ones, both ``(n, K, H, W)`` at ``pixel_size`` Å/px: the peaks of each
+    (:func:`map_peaks`; the true maps' peaks at half their height of 1) matched one to one per map and kind within
+    ``radius`` Å, columns nearer than ``margin`` Å to the border not scored (:func:`match_columns`), pooled over
+    every map and kind."""
+    if tuple(predicted.shape) != tuple(true.shape):
+        raise ParameterError(f"predicted maps {tuple(predicted.shape)} and true maps {tuple(true.shape)} differ")
+    if not (math.isfinite(pixel_size) and pixel_size > 0 and radius > 0 and margin >= 0):
+        raise ParameterError(
+            f"pixel_size and radius must be > 0 and margin >= 0 (Å), got {pixel_size}, {radius}, {margin}"
+        )
+    window = 2 * max(1, int(round(radius / pixel_size))) + 1
+    shape = tuple(true.shape[-2:])
+    found = map_peaks(predicted, min_height, window)
+    reference = map_peaks(true, 0.5, window)
+    return pooled(
+        match_columns(f, r, radius / pixel_size, shape=shape, margin=margin / pixel_size)
+        for fs, rs in zip(found, reference)
+        for f, r in zip(fs, rs)
+    )
