@@ -29,13 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
-from train import DEFAULT_STEM, HERE, KINDS, LABELS, PIXEL, find, reference_columns, standardise
+from train import DEFAULT_STEM, HERE, KINDS, LABELS, PIXEL, find, lattice_constant, reference_columns, standardise
 
 import causalphys as cp
 from causalphys.atomic import write_atomic, write_text
 from causalphys.data.images import resample
 from causalphys.data.readers import read_image
-from causalphys.microscopy.columns import inside, match_columns, pooled
+from causalphys.microscopy.analysis import lattice_vectors
+from causalphys.microscopy.columns import LatticeFit, fit_lattice, inside, match_columns, pooled, real_space_basis
 from causalphys.microscopy.recorded import RecordedInstrument, recorded_scm
 from causalphys.microscopy.scan import raster
 from causalphys.seeding import derive_seed
@@ -67,13 +68,31 @@ def scan_map(unit: dict[str, torch.Tensor], instrument: RecordedInstrument, shap
     return (b[0] / instrument.pixel_size).numpy()
 
 
-def score(models: dict, image: torch.Tensor, reference: dict[str, np.ndarray], pixel: float, m: np.ndarray) -> dict:
+def lattice_reading(found, m, centre, shape, margin, reference: LatticeFit, pixel: float) -> dict:
+    """The lattice the found columns (frame pixels) make on the specimen: carried into the recording, a lattice
+    fitted from the reference's basis; its constant ``a`` (Å) and its strain against the reference's lattice,
+    ``ε = sym(B B_ref⁻¹) − I``, as the largest component (%)."""
+    points = centre + (found - centre) @ m.T
+    points = points[inside(points, shape, margin)]
+    if len(points) < 3:
+        return {"lattice_constant_angstrom": float("nan"), "strain_max_percent": float("nan")}
+    fit = fit_lattice(points, reference.basis)
+    g = fit.basis @ np.linalg.inv(reference.basis)
+    strain = 0.5 * (g + g.T) - np.eye(2)
+    return {
+        "lattice_constant_angstrom": lattice_constant(fit, pixel),
+        "strain_max_percent": float(100 * np.abs(strain).max()),
+    }
+
+
+def score(models: dict, image: torch.Tensor, reference: dict[str, np.ndarray], pixel: float, m: np.ndarray,
+          reference_lattice: LatticeFit) -> dict:  # fmt: skip
     """Every model's precision, recall, F1 and median error (pm) on one frame ``(H, W)`` whose scan map is ``m``
     (:func:`scan_map`), against ``reference`` (``{kind: (m, 2)}`` in the recording's pixels). Scored where the
     frame and the recording overlap: the reference columns are carried into the frame (those 1.5 Å inside the
     recording, as on the recording itself), the frame's own border rule applies to both, and a column found where
     the frame read past the recording (its reflected margin) is not counted. Matched within 0.5 Å in the frame;
-    the errors measured on the specimen (in the recording's coordinates)."""
+    the errors measured on the specimen (in the recording's coordinates); the lattice of :func:`lattice_reading`."""
     shape = tuple(image.shape)
     radius, margin = 0.5 / pixel, 1.5 / pixel
     centre = np.array([(shape[1] - 1) / 2, (shape[0] - 1) / 2])
@@ -100,6 +119,7 @@ def score(models: dict, image: torch.Tensor, reference: dict[str, np.ndarray], p
             "recall": match.recall,
             "f1": match.f1,
             "median_error_pm": float(np.median(errors)) * pixel * 100 if len(errors) else float("nan"),
+            **lattice_reading(np.concatenate(found), m, centre, shape, margin, reference_lattice, pixel),
         }
     return out
 
@@ -143,8 +163,9 @@ def plot(rows: list[dict], path: Path, instrument: RecordedInstrument) -> None:
 
 
 def summarise(rows: list[dict], settings: list, trainers: Sequence[str]) -> str:
-    """A markdown table: per level and trainer, F1 and median error (mean ± sd over seeds of the per-seed means over
-    sessions), the F1 lost against the recording, and whether the randomised learner lost at most half of ERM's."""
+    """A markdown table: per level and trainer, F1, the F1 lost against the recording, the median error, the lattice
+    constant and the largest strain component against the reference's lattice (mean ± sd over seeds of the per-seed
+    means over sessions), and whether the randomised learner lost at most half of ERM's F1."""
 
     def per_seed(axis, value, trainer, metric):
         seeds = sorted({r["seed"] for r in rows if r["trainer"] == trainer})
@@ -167,7 +188,8 @@ def summarise(rows: list[dict], settings: list, trainers: Sequence[str]) -> str:
 
     head = ["level"]
     for t in trainers:
-        head += [f"{LABELS[t]} F1", f"{LABELS[t]} error (pm)", f"{LABELS[t]} F1 lost"]
+        head += [f"{LABELS[t]} F1", f"{LABELS[t]} F1 lost", f"{LABELS[t]} error (pm)", f"{LABELS[t]} a (Å)",
+                 f"{LABELS[t]} strain (%)"]  # fmt: skip
     if set(trainers) >= {"erm", "randomize"}:
         head.append("randomised loses <= half of ERM's")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -179,7 +201,13 @@ def summarise(rows: list[dict], settings: list, trainers: Sequence[str]) -> str:
         for t in trainers:
             f1 = per_seed(axis, value, t, "f1")
             lost[t] = base[t] - f1
-            cells += [cell(f1, 3), cell(per_seed(axis, value, t, "median_error_pm"), 1), cell(lost[t], 3)]
+            cells += [
+                cell(f1, 3),
+                cell(lost[t], 3),
+                cell(per_seed(axis, value, t, "median_error_pm"), 1),
+                cell(per_seed(axis, value, t, "lattice_constant_angstrom"), 3),
+                cell(per_seed(axis, value, t, "strain_max_percent"), 2),
+            ]
         if len(cells) < len(head):
             erm, rnd = lost["erm"].mean(), lost["randomize"].mean()
             if axis == "recorded":
@@ -214,6 +242,8 @@ def main(argv=None) -> None:
     instrument = RecordedInstrument.from_images(image, recording.pixel_size)
     scm = recorded_scm(image, instrument)
     recorded_ref = reference_columns()
+    every = np.concatenate([recorded_ref[k] for k in KINDS])
+    reference_lattice = fit_lattice(every, real_space_basis(lattice_vectors(image, instrument.pixel_size)))
     settings = [("recorded", instrument.defaults["dose"], {})]
     settings += [(node, v, {node: v}) for node, (_, _, levels) in AXES.items() for v in levels]
     rows = []
@@ -224,7 +254,7 @@ def main(argv=None) -> None:
             unit = {n: frames[n][session : session + 1] for n in nodes}
             m = scan_map(unit, instrument, tuple(image.shape))
             for (trainer, seed), result in score(
-                models, frames["image"][session], recorded_ref, instrument.pixel_size, m
+                models, frames["image"][session], recorded_ref, instrument.pixel_size, m, reference_lattice
             ).items():
                 rows.append({"axis": axis, "value": value, "session": session, "trainer": trainer, "seed": seed,
                              **result})  # fmt: skip

@@ -35,7 +35,7 @@ from causalphys.data.images import resample
 from causalphys.data.readers import read_image
 from causalphys.microscopy.analysis import column_maxima, fit_columns, lattice_vectors
 from causalphys.microscopy.column_lab import column_lab
-from causalphys.microscopy.columns import ColumnMatch, fit_lattice, match_columns, real_space_basis
+from causalphys.microscopy.columns import ColumnMatch, LatticeFit, fit_lattice, match_columns, real_space_basis
 from causalphys.microscopy.reimage import reimage
 from causalphys.microscopy.scanners import ScannerPreset
 from causalphys.seeding import derive_seed
@@ -85,6 +85,14 @@ def training_data(units: int, seed: int, views: int = 0) -> tuple[dict, dict]:
                 torch.stack([s["columns"] for s in shots], 1),
             )
     return envs, labelled
+
+
+def lattice_constant(lattice: LatticeFit, pixel: float) -> float:
+    """``a`` (Å) of SrTiO3 [110] from a lattice fitted to its columns (both kinds, one lattice): the vector along
+    which SrO and Ti alternate is a/2, the other a/√2 (reference.py); the mean of the two readings."""
+    lengths = lattice.lengths(pixel)
+    along = int(np.argmin(lengths))
+    return (2 * lengths[along] + math.sqrt(2) * lengths[1 - along]) / 2
 
 
 def reference_columns() -> dict[str, np.ndarray]:
@@ -177,10 +185,7 @@ def main(argv=None) -> None:
     ]
     if len(inner) >= 3:
         lattice = fit_lattice(inner, basis)
-        lengths = lattice.lengths(pixel)
-        # the vector along which SrO and Ti alternate is a/2, the other a/sqrt(2) (reference.py)
-        along = int(np.argmin(lengths))
-        a = (2 * lengths[along] + math.sqrt(2) * lengths[1 - along]) / 2
+        a = lattice_constant(lattice, pixel)
         summary["lattice_constant_angstrom"] = a
         summary["lattice_constant_error_percent"] = 100 * (a / A_SRTIO3 - 1)
         summary["lattice_residual_rms_pm"] = lattice.rms * pixel * 100
