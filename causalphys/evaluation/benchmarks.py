@@ -20,7 +20,7 @@ from causalphys.evaluation.shifts import DistributionShift
 from causalphys.microscopy.benchmark import unconfounded_scanner
 from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
 from causalphys.microscopy.reimage import reimage
-from causalphys.microscopy.scanners import ScannerPreset
+from causalphys.microscopy.scanners import ScannerPreset, preset_list
 from causalphys.scm.environments import Environments
 from causalphys.seeding import derive_seed
 
@@ -85,14 +85,8 @@ class ScannerShiftBenchmark(Benchmark):
         name: str = "scanner_shift",
     ):
         self.labs = {str(k): dict(v) for k, v in labs.items()}
-        presets = list(scanners.values()) if isinstance(scanners, Mapping) else list(scanners)
-        bad = [type(p).__name__ for p in presets if not isinstance(p, ScannerPreset)]
-        if bad or not presets:
-            raise ParameterError(f"benchmark.scanners must be scanner presets, got {bad or 'none'}")
-        self.presets = tuple(presets)
-        self.scanners = tuple(p.name for p in presets)
-        if len(set(self.scanners)) != len(self.scanners):
-            raise ParameterError(f"benchmark.scanners has duplicate names: {list(self.scanners)}")
+        self.presets = preset_list(scanners)
+        self.scanners = tuple(p.name for p in self.presets)
         self.shifts = tuple(shifts.values()) if isinstance(shifts, Mapping) else tuple(shifts)
         self.oracle = bool(oracle)
         self.lab_task = task

@@ -24,7 +24,7 @@ from causalphys.data.tensors import standardize_images
 from causalphys.errors import ParameterError
 from causalphys.microscopy.column_lab import column_lab
 from causalphys.microscopy.reimage import reimage
-from causalphys.microscopy.scanners import ScannerPreset
+from causalphys.microscopy.scanners import ScannerPreset, preset_list
 from causalphys.seeding import derive_seed
 
 
@@ -56,12 +56,8 @@ class ColumnBenchmark(Benchmark):
         views: Mapping[str, object] | None = None,
         name: str = "columns",
     ):
-        presets = list(scanners.values()) if isinstance(scanners, Mapping) else list(scanners)
-        bad = [type(p).__name__ for p in presets if not isinstance(p, ScannerPreset)]
-        if bad or not presets:
-            raise ParameterError(f"benchmark.scanners must be scanner presets, got {bad or 'none'}")
-        self.presets = tuple(presets)
-        self.scanners = tuple(p.name for p in presets)
+        self.presets = preset_list(scanners)
+        self.scanners = tuple(p.name for p in self.presets)
         self.train = tuple(train)
         self.test = tuple(test)
         self.kinds = tuple(kinds)

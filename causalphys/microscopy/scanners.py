@@ -138,3 +138,17 @@ class PresetParameter(Mechanism):
 
     def __repr__(self):
         return f"PresetParameter({self.parameter!r}, {[p.name for p in self.presets]})"
+
+
+def preset_list(scanners, key: str = "benchmark.scanners") -> tuple[ScannerPreset, ...]:
+    """``scanners`` (``{name: preset}``, as Hydra composes them from ``conf/scanner/``, or a sequence of presets) as a
+    tuple of presets in order: at least one, every one a :class:`ScannerPreset`, no name twice (errors name
+    ``key``)."""
+    presets = list(scanners.values()) if isinstance(scanners, Mapping) else list(scanners)
+    bad = [type(p).__name__ for p in presets if not isinstance(p, ScannerPreset)]
+    if bad or not presets:
+        raise ParameterError(f"{key} must be scanner presets, got {bad or 'none'}")
+    names = [p.name for p in presets]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"{key} has duplicate names: {names}")
+    return tuple(presets)

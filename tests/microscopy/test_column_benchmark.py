@@ -106,3 +106,17 @@ def test_the_harness_scores_a_dense_learner_by_its_columns():
     got = {(r["env"], r["split"], r["metric"]): r["value"] for r in rows}
     for split, env in (("train", "corrected_200kv"), ("val", "low_dose"), ("test", "drifty_older")):
         assert 0.0 <= got[(env, split, "column_recall")] <= 1.0 and got[(env, split, "mse")] > 0
+
+
+def test_scanner_presets_are_read_in_order_and_bad_ones_are_named():
+    from causalphys.microscopy.scanners import preset_list
+
+    scanners = load_scanners()
+    by_name = {p.name: p for p in scanners}
+    assert [p.name for p in preset_list(by_name)] == [p.name for p in scanners]
+    with pytest.raises(ParameterError, match="benchmark.scanners has duplicate names"):
+        preset_list([scanners[0], scanners[0]])
+    with pytest.raises(ParameterError, match=r"benchmark.scanners must be scanner presets, got \['dict'\]"):
+        preset_list([{"name": "x"}])
+    with pytest.raises(ParameterError, match="got none"):
+        ColumnBenchmark([])
