@@ -29,7 +29,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
-from train import DEFAULT_STEM, HERE, KINDS, LABELS, PIXEL, find, lattice_constant, reference_columns, standardise
+from train import (
+    DEFAULT_STEM,
+    HERE,
+    KINDS,
+    LABELS,
+    PIXEL,
+    find,
+    lattice_constant,
+    physics_prior,
+    reference_columns,
+    standardise,
+)
 
 import causalphys as cp
 from causalphys.atomic import write_atomic, write_text
@@ -151,6 +162,12 @@ def plot(rows: list[dict], path: Path, instrument: RecordedInstrument) -> None:
                 mean, sd = table.mean(0), table.std(0, ddof=1) if len(seeds) > 1 else np.zeros(len(values))
                 ax = axes[row, col]
                 ax.errorbar(values, mean, yerr=sd, marker="o", capsize=3, color=colour, label=LABELS[trainer])
+        low, high = physics_prior().ranges[node]
+        for ax in axes[:, col]:  # where the physics prior stops: the randomised learner never saw these
+            if node == "dose":
+                ax.axvspan(low, min(r["value"] for r in rows if r["axis"] == node), color="0.9", zorder=0)
+            else:
+                ax.axvspan(high, max(r["value"] for r in rows if r["axis"] == node), color="0.9", zorder=0)
         axes[0, col].set_title(f"{label} ({unit})", fontsize=10)
         axes[1, col].set_xlabel(f"{label} ({unit}); leftmost: as recorded", fontsize=9)
         if node == "dose":
@@ -160,7 +177,11 @@ def plot(rows: list[dict], path: Path, instrument: RecordedInstrument) -> None:
     axes[0, 0].set_ylabel("F1 at 0.5 Å (by kind)")
     axes[1, 0].set_ylabel("median position error (pm)")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("Column finders trained on the simulator, on the recorded SrTiO3 image re-imaged worse", fontsize=10)
+    fig.suptitle(
+        "Column finders trained on the simulator, on the recorded SrTiO3 image re-imaged worse (3 seeds x 3 sessions; "
+        "grey: outside the physics prior the randomised learner drew from)",
+        fontsize=10,
+    )
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     plt.close(fig)
@@ -239,9 +260,16 @@ def main(argv=None) -> None:
     parser.add_argument("--sessions", type=int, default=3)
     parser.add_argument("--models", type=Path, default=HERE / "models")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--replot", action="store_true", help="redraw curve.png from curve.json (no scoring)")
     args = parser.parse_args(argv)
     if not args.stem.is_file():
         parser.error(f"no recording at {args.stem}: pass --stem PATH or set CAUSALPHYS_STEM")
+    if args.replot:
+        recording = read_image(args.stem, unit="nm")
+        image = torch.as_tensor(recording.data[0], dtype=torch.float32)
+        rows = json.loads((args.out / "curve.json").read_text())["rows"]
+        plot(rows, args.out / "curve.png", RecordedInstrument.from_images(image, recording.pixel_size))
+        return
     started = time.time()
     models = {(t, s): load_model(t, s, args.models) for t in args.trainers for s in args.seeds}
     recording = read_image(args.stem, unit="nm")
