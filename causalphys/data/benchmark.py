@@ -180,6 +180,14 @@ class Benchmark:
         return ""
 
 
+def positive_setting(value, key: str) -> int:
+    """``value`` if it is a positive int (not a bool); else a :class:`ParameterError` naming the setting ``key``
+    (e.g. ``benchmark.n_train``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
 VIEW_KEYS = ("source", "prior", "per_unit", "units")
 
 

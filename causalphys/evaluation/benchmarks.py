@@ -12,7 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, check_view_settings
+from causalphys.data.benchmark import (
+    Benchmark,
+    BenchmarkData,
+    EnvironmentInfo,
+    check_view_settings,
+    positive_setting,
+)
 from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
 from causalphys.data.tensors import environment_tensors, standardize_images
 from causalphys.errors import ParameterError
@@ -28,12 +34,6 @@ Progress = Callable[[str, int, int], None]
 SPECIMEN_OPTIONS = ("lattice_constants", "lattice_spread", "strain_std", "rotation", "vacancy_fraction", "background")
 """The options of :func:`~causalphys.microscopy.lab.confounded_lab` that describe the specimens (not the labs or the
 instruments); ``ScannerShiftBenchmark(specimen={...})`` sets them."""
-
-
-def _positive_int(value, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"{key} must be a positive integer, got {value!r}")
-    return value
 
 
 class ScannerShiftBenchmark(Benchmark):
@@ -109,7 +109,7 @@ class ScannerShiftBenchmark(Benchmark):
         for key in ("n_train", "n_val", "n_test", "n_counterfactual", "n_pairs", "chunk", "image_size"):
             if key in ("n_counterfactual", "n_pairs") and getattr(self, key) == 0:
                 continue
-            _positive_int(getattr(self, key), f"benchmark.{key}")
+            positive_setting(getattr(self, key), f"benchmark.{key}")
         roles = {}
         for lab, spec in self.labs.items():
             unknown = sorted(set(spec) - {"scanners", "consistency", "mains_frequency", "role"})

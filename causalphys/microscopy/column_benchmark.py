@@ -19,7 +19,13 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, check_view_settings
+from causalphys.data.benchmark import (
+    Benchmark,
+    BenchmarkData,
+    EnvironmentInfo,
+    check_view_settings,
+    positive_setting,
+)
 from causalphys.data.tensors import standardize_images
 from causalphys.errors import ParameterError
 from causalphys.microscopy.column_lab import column_lab
@@ -70,9 +76,7 @@ class ColumnBenchmark(Benchmark):
 
     def check(self) -> None:
         for key in ("n_train", "n_val", "n_test", "chunk", "image_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"benchmark.{key} must be a positive integer, got {value!r}")
+            positive_setting(getattr(self, key), f"benchmark.{key}")
         if not (isinstance(self.pixel_size, (int, float)) and self.pixel_size > 0):
             raise ParameterError(f"benchmark.pixel_size must be > 0 (Å), got {self.pixel_size!r}")
         if not self.train:
