@@ -191,6 +191,15 @@ def positive_setting(value, key: str) -> int:
 VIEW_KEYS = ("source", "prior", "per_unit", "units")
 
 
+def view_counts(views: Mapping | None, n_train: int) -> tuple[int, int]:
+    """``(units per training environment, views per unit)`` of a benchmark's ``views`` settings (``units`` null:
+    ``n_train``; ``per_unit`` 2 by default, and 2 for ``source: scanners``, a lab's two); ``(0, 0)`` without."""
+    if views is None:
+        return 0, 0
+    per_unit = 2 if views.get("source", "prior") == "scanners" else int(views.get("per_unit", 2))
+    return int(views.get("units") or n_train), per_unit
+
+
 def check_view_settings(views: Mapping, sources: Sequence[str], key: str, why: str = "") -> None:
     """A benchmark's ``views`` settings (a physics learner's ``views:`` block): only :data:`VIEW_KEYS`, a ``source``
     among ``sources`` (default ``prior``), a scanner preset as ``prior`` where the source is ``prior``, a positive

@@ -18,6 +18,7 @@ from causalphys.data.benchmark import (
     EnvironmentInfo,
     check_view_settings,
     positive_setting,
+    view_counts,
 )
 from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
 from causalphys.data.tensors import environment_tensors, standardize_images
@@ -147,11 +148,7 @@ class ScannerShiftBenchmark(Benchmark):
 
     def _view_shape(self) -> tuple[int, int]:
         """``(units per training lab, views per unit)`` of ``views``; ``(0, 0)`` without."""
-        if self.views is None:
-            return 0, 0
-        units = self.views.get("units") or self.n_train
-        per_unit = 2 if self.views.get("source", "prior") == "scanners" else int(self.views.get("per_unit", 2))
-        return int(units), per_unit
+        return view_counts(self.views, self.n_train)
 
     def data_bytes(self) -> int:
         """float32 images ``(1, image_size, image_size)`` and int64 labels of every split and view: each training

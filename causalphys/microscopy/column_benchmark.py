@@ -25,6 +25,7 @@ from causalphys.data.benchmark import (
     EnvironmentInfo,
     check_view_settings,
     positive_setting,
+    view_counts,
 )
 from causalphys.data.tensors import standardize_images
 from causalphys.errors import ParameterError
@@ -96,9 +97,7 @@ class ColumnBenchmark(Benchmark):
         self._lab()  # the phase, kinds and map width are checked by the SCM's builder (errors name them)
 
     def _view_shape(self) -> tuple[int, int]:
-        if self.views is None:
-            return 0, 0
-        return int(self.views.get("units") or self.n_train), int(self.views.get("per_unit", 2))
+        return view_counts(self.views, self.n_train)
 
     def data_bytes(self) -> int:
         """float32 images ``(1, s, s)`` and maps ``(K, s, s)`` of every split and view."""
