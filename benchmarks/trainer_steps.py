@@ -22,26 +22,27 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 import causalphys as cp
+from causalphys.run import CONF_DIR, trainer_config
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "trainer"
+CONF = CONF_DIR / "trainer"
 
 
 def trainers() -> dict[str, dict]:
+    """Every learner of conf/trainer/ as a run composes it, without its search space and views block (the
+    benchmark's, not the step's); ``oracle`` is ERM on other data and ``_base`` the shared keys: left out
+    (content_style's pairs and the physics learners' views: mirrored copies of the inputs, in time_steps)."""
     out = {}
     for path in sorted(CONF.glob("*.yaml")):
-        cfg = OmegaConf.to_container(OmegaConf.load(path))
+        if path.stem.startswith("_") or path.stem == "oracle":
+            continue
+        cfg = trainer_config(path.stem)
         cfg.pop("search_space", None)
-        cfg.pop("defaults", None)  # randomize, cf_invariance: their prior (the benchmark's, not the step's)
         cfg.pop("views", None)
-        if cfg.pop("data_setting", None) == "oracle":  # a data setting for the harness: the same learner as erm
-            continue  # (content_style's "pairs": it gets mirrored copies of the inputs as its counterfactual pairs)
         out[path.stem] = cfg
     return out
 
@@ -53,14 +54,14 @@ def sync(device: torch.device) -> None:
 
 def time_steps(cfg: dict, net_factory, data: dict, batch_size, repeats: int, device: torch.device) -> float:
     trainer = instantiate({**cfg, "steps": 2, "batch_size": batch_size, "progress": False, "device": str(device)})
-    if getattr(trainer, "needs_pairs", False):
+    if trainer.needs_pairs:
         trainer.fit(net_factory(), data, pairs={e: [x, x.flip(-1)] for e, (x, _) in data.items()})
-    elif getattr(trainer, "needs_views", False):  # each unit and its mirror image as two views
+    elif trainer.needs_views:  # each unit and its mirror image as two views
         trainer.fit(net_factory(), data, views={e: (torch.stack([x, x.flip(-1)], 1), y) for e, (x, y) in data.items()})
     else:
         trainer.fit(net_factory(), data)
     batches = [(x[: batch_size or len(x)], y[: batch_size or len(y)]) for x, y in data.values()]
-    if getattr(trainer, "needs_views", False):  # (units, views_per_step, ...): the same images per unit
+    if trainer.needs_views:  # (units, views_per_step, ...): the same images per unit
         views = trainer.views_per_step
         batches = [(torch.stack([x] * views, 1), y) for x, y in batches]
     times = []

@@ -50,10 +50,11 @@ from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_spac
 log = logging.getLogger("causalphys")
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-DATA_SETTING_KEY = "data_setting"  # trainer/oracle.yaml: "oracle" trains its learner on the unconfounded data
-DATA_SETTINGS = ("observed", "oracle", "pairs", "views")  # pairs: trainer/content_style.yaml; the benchmark re-images
-# specimens. views: trainer/randomize.yaml, cf_invariance.yaml; the trainer yaml's `views` block goes to the benchmark
-VIEWS_KEY = "views"
+VIEWS_KEY = "views"  # a physics learner's yaml: what the benchmark makes for it (labelled views), not an argument
+RETIRED_KEYS = {
+    "data_setting": "what a trainer trains on beside the factual data comes from its class (needs_pairs, "
+    "needs_views); the oracle data are a benchmark setting: trainer=oracle, or +data=oracle with any trainer",
+}
 NON_SEMANTIC = (
     "progress",
     "threads",
@@ -95,12 +96,28 @@ def check_seed(cfg: DictConfig) -> None:
 
 
 def data_setting(cfg: DictConfig) -> str:
-    """The data setting the trainer asks of the benchmark (``trainer.data_setting``): ``observed`` (default),
-    ``oracle`` or ``pairs``."""
-    setting = cfg.trainer.get(DATA_SETTING_KEY, "observed")
-    if setting not in DATA_SETTINGS:
-        raise ParameterError(f"trainer.{DATA_SETTING_KEY} must be one of {list(DATA_SETTINGS)}, got {setting!r}")
-    return setting
+    """What the trainer of ``cfg.trainer`` trains on beside the factual data, from its class
+    (:meth:`~causalphys.trainers.base.Trainer.data_needs`): ``observed`` (nothing more), ``pairs`` or ``views``."""
+    for key, why in RETIRED_KEYS.items():
+        if key in cfg.trainer:
+            raise ParameterError(f"trainer.{key} is no longer read: {why}")
+    target = cfg.trainer.get("_target_")
+    try:
+        trainer_class = get_class(str(target))
+    except Exception as err:
+        raise ParameterError(f"trainer._target_ {target!r} is not an importable class: {err}") from err
+    if not (isinstance(trainer_class, type) and issubclass(trainer_class, Trainer)):
+        raise ParameterError(f"trainer._target_ {target!r} is not a causalphys Trainer")
+    return trainer_class.data_needs()
+
+
+def trainer_config(name: str) -> dict:
+    """``conf/trainer/<name>.yaml`` as a run composes it (its defaults list: ``_base.yaml``, a physics learner's
+    prior), with its ``search_space`` and ``views`` blocks: ``{"_target_": ..., hyper-parameters..., ...}``."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=[f"trainer={name}"]).trainer, resolve=True)
 
 
 def build_trainer(cfg: DictConfig, task: str, run_dir: str | os.PathLike | None = None) -> tuple[Trainer, dict]:
@@ -110,7 +127,6 @@ def build_trainer(cfg: DictConfig, task: str, run_dir: str | os.PathLike | None 
     (``trainer.checkpoint_every``) without a ``checkpoint_dir`` writes to the run's ``<run_dir>/checkpoints``."""
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     space = trainer_cfg.pop(SEARCH_SPACE_KEY, None) or {}
-    trainer_cfg.pop(DATA_SETTING_KEY, None)
     trainer_cfg.pop(VIEWS_KEY, None)  # the benchmark's (build_benchmark)
     trainer_class = get_class(trainer_cfg.pop("_target_"))
     check_search_space(space, trainer_class.param_names())
@@ -151,10 +167,11 @@ def build_benchmark(cfg: DictConfig, setting: str = "observed") -> tuple[Benchma
                 f"benchmark {bench_cfg.get('name', bench_cfg['_target_'])!r} takes no shifts; use shift=none"
             )
         bench_cfg["shifts"] = {**(bench_cfg.get("shifts") or {}), shift_cfg.get("name", "shift"): shift_cfg}
-    if setting == "oracle":
-        if "oracle" not in bench_cfg:
-            raise ParameterError(f"benchmark {bench_cfg['_target_']!r} has no oracle data setting")
-        bench_cfg["oracle"] = True
+    if bench_cfg.get("oracle") and "oracle" not in inspect.signature(get_class(bench_cfg["_target_"])).parameters:
+        raise ParameterError(
+            f"benchmark {bench_cfg.get('name', bench_cfg['_target_'])!r} has no oracle data setting (trainer=oracle, "
+            "+data=oracle): only a benchmark with an SCM behind it can cut its spurious path"
+        )
     if setting == "pairs":
         if "n_pairs" not in bench_cfg:
             raise ParameterError(f"benchmark {bench_cfg['_target_']!r} makes no counterfactual pairs (no n_pairs)")
@@ -166,7 +183,8 @@ def build_benchmark(cfg: DictConfig, setting: str = "observed") -> tuple[Benchma
         views = cfg.trainer.get(VIEWS_KEY)
         if views is None:
             raise ParameterError(
-                f"trainer.{DATA_SETTING_KEY}=views needs a trainer.{VIEWS_KEY} block (source, prior, ...)"
+                f"trainer {cfg.trainer._target_} trains on labelled views: it needs a trainer.{VIEWS_KEY} block "
+                "(source, prior, ...)"
             )
         if "views" not in inspect.signature(get_class(bench_cfg["_target_"])).parameters:
             raise ParameterError(
@@ -378,7 +396,7 @@ def _run_active(cfg: DictConfig, parts: dict, folder: RunFolder, run_id: str, tr
         out=folder.path / "active",
         run=run_id,
         progress=bool(cfg.progress),
-        until_enough=erm if getattr(trainer, "min_envs", 1) > 1 else None,
+        until_enough=erm if trainer.min_envs > 1 else None,
     )
     result = loop.run()
     rows = [{**r, "trainer": strategy.name} for r in result.rows]
@@ -442,7 +460,16 @@ def hydra_main(cfg: DictConfig) -> None:
     check_seed(cfg)  # seed and threads, before torch is given the thread count
     torch.set_num_threads(_threads(cfg))
     hc = HydraConfig.get()
-    run(cfg, hc.runtime.output_dir, _run_id(hc.job.override_dirname), hc.runtime.choices.get("trainer", "trainer"))
+    run(cfg, hc.runtime.output_dir, _run_id(hc.job.override_dirname), learner_name(hc.runtime.choices))
+
+
+def learner_name(choices) -> str:
+    """The run's learner as the results and reports name it: the trainer choice, with ``(oracle data)`` after it
+    where ``+data=oracle`` trains a learner other than ``trainer=oracle`` (ERM on those data) on the oracle data."""
+    trainer = choices.get("trainer", "trainer")
+    if choices.get("data") == "oracle" and trainer != "oracle":
+        return f"{trainer} (oracle data)"
+    return trainer
 
 
 HELP = """causalphys: train learners on benchmarks whose instrument shifts, and measure how each one degrades.

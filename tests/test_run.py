@@ -18,7 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from causalphys.errors import CausalPhysError
-from causalphys.run import CONF_DIR, _cores, build, build_benchmark, run, run_folder
+from causalphys.run import CONF_DIR, _cores, build, build_benchmark, learner_name, run, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [  # small enough for a unit test, whatever the benchmark
@@ -101,6 +101,24 @@ def test_hparams_seed_draws_from_the_search_space_and_is_recorded(tmp_path):
 def test_oracle_trainer_is_erm_on_the_unconfounded_data():
     parts = build(_compose(["trainer=oracle", *TINY]))
     assert type(parts["trainer"]).__name__ == "ERM" and parts["benchmark"].oracle
+    cfg = _compose(["trainer=oracle", *TINY])
+    assert "data_setting" not in cfg.trainer and cfg.trainer == _compose(["trainer=erm", *TINY]).trainer
+
+
+def test_the_oracle_data_are_a_data_setting_for_any_learner():
+    parts = build(_compose(["trainer=irm", "+data=oracle", *TINY]))
+    assert type(parts["trainer"]).__name__ == "IRM" and parts["benchmark"].oracle
+    assert learner_name({"trainer": "irm", "data": "oracle"}) == "irm (oracle data)"
+    assert learner_name({"trainer": "oracle", "data": "oracle"}) == "oracle"
+    assert learner_name({"trainer": "irm"}) == "irm"
+    with pytest.raises(CausalPhysError, match="'columns' has no oracle data setting"):
+        build(_compose(["+experiment=columns", "+data=oracle", *COLUMNS_TINY]))
+
+
+def test_a_retired_trainer_key_is_named_with_what_replaced_it():
+    cfg = _compose(["+trainer.data_setting=oracle", *TINY])
+    with pytest.raises(CausalPhysError, match=r"trainer.data_setting is no longer read: .*\+data=oracle"):
+        build(cfg)
 
 
 def test_the_column_benchmark_runs_erm_and_the_randomised_learner_on_maps_with_column_metrics(tmp_path):

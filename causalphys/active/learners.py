@@ -43,7 +43,7 @@ class TrainerLearner:
         if not data:
             raise ParameterError("TrainerLearner.fit needs measured data; got none")
         trainer = self.trainer(seed)
-        needed = getattr(trainer, "min_envs", 1)
+        needed = trainer.min_envs
         if len(data) < needed and self.until_enough is not None:
             trainer = self.until_enough(seed)
         elif len(data) < needed:

@@ -55,7 +55,7 @@ class ScannerShiftBenchmark(Benchmark):
     ``specimen``: options of the specimens' distribution passed on to
     :func:`~causalphys.microscopy.lab.confounded_lab` (keys in :data:`SPECIMEN_OPTIONS`, e.g.
     ``{"lattice_spread": 0.0, "strain_std": 0.02, "rotation": [-0.02, 0.02]}``; default: none, the SCM's defaults).
-    ``views`` (default none; a physics learner's ``data_setting: views`` sets it): labelled training units seen
+    ``views`` (default none; the harness sets it for a physics learner): labelled training units seen
     under several instruments, ``BenchmarkData.views`` — ``{"source": "prior", "prior": ScannerPreset, "per_unit":
     k, "units": m}`` re-images ``m`` fresh units of each training lab (default ``n_train``) ``k`` times, each time in
     a new session under an instrument drawn from the ``prior`` preset (``do(scanner := prior)``: the specimen and

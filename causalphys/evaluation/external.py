@@ -249,8 +249,8 @@ def _from_checkpoint(path: Path, net: NetSpec | None, folder: Path | None) -> Mo
     return trainer.predict
 
 
-def _check_predictor(trainer_class: type, what: str) -> None:
-    if getattr(trainer_class, "learns_representation", False):
+def _check_predictor(trainer_class: type[Trainer], what: str) -> None:
+    if trainer_class.learns_representation:
         raise ExternalModelError(
             f"{what} learns a representation (its predict gives latents, not predictions): score it against true "
             "latents (causalphys.evaluation.latents), not here"

@@ -201,7 +201,7 @@ def evaluate_run(
         raise ParameterError(f"holdout must be one of the training environments {list(data.train)}, got {holdout!r}")
     if trainer.task != data.task:
         raise ParameterError(f"trainer task {trainer.task!r} does not match the benchmark's task {data.task!r}")
-    if getattr(trainer, "learns_representation", False):
+    if trainer.learns_representation:
         raise ParameterError(
             f"trainer {trainer_name!r} learns a representation (its predict gives latents, not predictions): score "
             "it against true latents (causalphys.evaluation.latents, experiments/crl/), or learn a predictor from "
@@ -215,14 +215,12 @@ def evaluate_run(
         )
     net = make_net(data.input_shape, data.n_outputs)
     extra = {}  # what a pair or physics learner trains on beside the factual data
-    for kind, flag, what in (
-        ("pairs", "needs_pairs", "learns from counterfactual pairs (its yaml's data_setting: pairs sets n_pairs)"),
-        ("views", "needs_views", "trains on labelled views (its yaml's data_setting: views and views: block)"),
-    ):
-        if getattr(trainer, flag, False):
-            extra[kind] = {e: v for e, v in getattr(data, kind).items() if e != holdout}
-            if not extra[kind]:
-                raise ParameterError(f"trainer {trainer_name!r} {what}, but the benchmark made none")
+    kind = trainer.data_needs()
+    if kind != "observed":
+        extra[kind] = {e: v for e, v in getattr(data, kind).items() if e != holdout}
+        if not extra[kind]:
+            what = "learns from counterfactual pairs" if kind == "pairs" else "trains on labelled views"
+            raise ParameterError(f"trainer {trainer_name!r} {what}, but the benchmark made none")
     trainer.fit(net, train, **extra)
     rows = measure(data, trainer.predict, run=run, trainer_name=trainer_name, seed=seed, holdout=holdout)
     rows.append(tidy_row(run, trainer_name, "all", "train", "seconds", time.perf_counter() - started))

@@ -8,7 +8,7 @@ training environments are the ``train`` scanners (by default the scanner-shift l
 :func:`~causalphys.evaluation.metrics.dense_metrics` at ``pixel_size`` (column precision, recall and F1 within
 0.5 Å, the median position error in pm, the maps' MSE).
 
-``views`` (a physics learner's ``data_setting: views``): ``units`` fresh specimens per training scanner, each
+``views`` (set by the harness for a physics learner): ``units`` fresh specimens per training scanner, each
 re-imaged ``per_unit`` times in new sessions under the physics prior (:func:`~causalphys.microscopy.reimage.
 reimage`), each view with its own map — the scan moves the columns, so a view's target is the map of that view.
 """

@@ -70,12 +70,28 @@ class Trainer(abc.ABC):
     done), ``history_`` (one dict per step: ``{"step": t, **metrics}``), ``env_names_``, ``input_shape_``,
     ``n_outputs_``, ``batch_generator_``.
 
-    Subclasses set ``min_envs`` when they need several environments, implement :meth:`update`, and where they keep
+    Subclasses implement :meth:`update`, declare what they need in the class attributes below, and where they keep
     state besides the net's and the optimizer's (GroupDRO's group weights) override :meth:`prepare`,
     :meth:`extra_state` and :meth:`load_extra_state`.
+
+    Capabilities (class attributes, read by the harness and the experiment loops):
+
+    - ``min_envs``: the training environments the method needs (a penalty across environments: 2).
+    - ``needs_pairs``: ``fit`` takes ``pairs=`` (each training unit imaged twice; the benchmark makes them).
+    - ``needs_views``: ``fit`` takes ``views=`` (labelled views of each training unit under other instruments).
+    - ``learns_representation``: ``predict`` gives latents, not predictions (the harness refuses to score it).
     """
 
     min_envs: int = 1
+    needs_pairs: bool = False
+    needs_views: bool = False
+    learns_representation: bool = False
+
+    @classmethod
+    def data_needs(cls) -> str:
+        """What the trainer trains on beside the factual data: ``"pairs"``, ``"views"`` or ``"observed"`` (nothing
+        more) — what the harness asks the benchmark to make."""
+        return "pairs" if cls.needs_pairs else "views" if cls.needs_views else "observed"
 
     def __init__(
         self,

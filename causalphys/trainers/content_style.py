@@ -77,7 +77,7 @@ class ContentStyle(Trainer):
     :class:`~causalphys.nets.base.FeatureNet`; its ``n_features`` is the content dimension. ``fit(net, envs,
     pairs)`` takes ``pairs``: environment -> list of ``k >= 2`` tensors ``(m, *input_shape)``, the same ``m`` units
     under ``k`` interventions (e.g. imaged by each of a lab's scanners); the harness passes the benchmark's ``pairs``
-    (``data_setting: pairs`` in the trainer's yaml).
+    (it asks the benchmark for them: ``needs_pairs``). ``steps`` (encoder and head together) default to 1500.
     """
 
     needs_pairs = True
@@ -89,6 +89,7 @@ class ContentStyle(Trainer):
         pair_batch_size: int = 128,
         normalize: bool = False,
         style_penalty: float = 0.0,
+        steps: int = 1500,
         **kwargs,
     ):
         owner = type(self).__name__
@@ -99,7 +100,7 @@ class ContentStyle(Trainer):
             raise ParameterError(f"{owner} pair_batch_size must be >= 2 (InfoNCE needs negatives), got 1")
         self.normalize = check.boolean(owner, "normalize", normalize)
         self.style_penalty = check.nonnegative_float(owner, "style_penalty", style_penalty)
-        super().__init__(**kwargs)
+        super().__init__(steps=steps, **kwargs)
 
     def fit(self, net: nn.Module, envs, pairs: Pairs | None = None) -> ContentStyle:
         """``fit`` of :class:`~causalphys.trainers.base.Trainer` with the counterfactual ``pairs`` (class doc)."""
@@ -113,7 +114,7 @@ class ContentStyle(Trainer):
         if not pairs:
             raise DataError(
                 f"{owner} learns its encoder from counterfactual pairs: pass fit(net, envs, pairs=...) "
-                "(in a run: data_setting: pairs), or set encoder_steps=0"
+                "(in a run the harness asks the benchmark for them), or set encoder_steps=0"
             )
         if not isinstance(pairs, Mapping):
             raise DataTypeError(f"{owner} pairs must map environment names to lists of views, got {type(pairs)}")

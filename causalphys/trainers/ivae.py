@@ -135,7 +135,9 @@ class IVAE(Trainer):
     ``posterior`` (``"full"`` or ``"diagonal"``), ``decoder_var`` (``sigma²``; the paper's code uses 0.01),
     ``learn_decoder_var`` (start at ``decoder_var`` and learn it), ``decoder_hidden``, ``decoder_channels``,
     ``lr_schedule`` (``"constant"`` or ``"cosine"``: ``lr_t = lr (1 + cos(pi t / steps)) / 2`` for both
-    optimizers), and those of :class:`~causalphys.trainers.base.Trainer` (``task`` only selects the checks of ``y``).
+    optimizers), and those of :class:`~causalphys.trainers.base.Trainer` (``task`` only selects the checks of ``y``)
+    with the defaults that recover nonlinear ICA sources (experiments/crl): ``lr`` 3e-3, ``batch_size`` 8, ``steps``
+    20000.
     Metrics per step: ``loss``, ``elbo`` (mean ELBO in nats per sample), ``reconstruction`` (mean
     ``log p(x | z)``), ``kl`` (mean KL term).
 
@@ -158,6 +160,9 @@ class IVAE(Trainer):
         decoder_hidden: Sequence[int] = (128, 128),
         decoder_channels: int = 32,
         lr_schedule: str = "cosine",
+        lr: float = 3e-3,
+        batch_size: int | None = 8,
+        steps: int = 20000,
         **kwargs,
     ):
         owner = type(self).__name__
@@ -174,7 +179,7 @@ class IVAE(Trainer):
         self.decoder_channels = check.positive_int(owner, "decoder_channels", decoder_channels)
         self.lr_schedule = check.choice(owner, "lr_schedule", lr_schedule, LR_SCHEDULES)
         self.min_envs = 2 if self.conditional_prior else 1
-        super().__init__(**kwargs)
+        super().__init__(lr=lr, batch_size=batch_size, steps=steps, **kwargs)
 
     # ----------------------------------------------------------------------------------------------- the modules
     def _feature_width(self) -> int:

@@ -18,8 +18,8 @@ label (the views are ``do(scanner := ...)``).
 A dense task's targets move with the instrument (a scan distortion moves the columns in the image, and so in their
 map): its views may carry one target per view, ``y`` ``(m, k, *target_shape)``, and each view is scored against its
 own. The factual training images (``envs``) are checked and define the input shape, classes and environments, but the
-steps draw from the views. The harness passes a benchmark's views to a trainer whose yaml says
-``data_setting: views`` (``causalphys.run``).
+steps draw from the views. The harness asks the benchmark for views for a trainer with ``needs_views``, with the
+``views`` block of its yaml (``causalphys.run``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class InstrumentRandomization(Trainer):
         if not views:
             raise DataError(
                 f"{owner} trains on labelled views of its training units: pass fit(net, envs, views=...) (in a run: "
-                "the trainer yaml's data_setting: views asks the benchmark for them)"
+                "the harness asks the benchmark for them, with the trainer yaml's views block)"
             )
         if not isinstance(views, Mapping):
             raise DataTypeError(f"{owner} views must map environment names to (x, y), got {type(views).__name__}")
@@ -175,16 +175,16 @@ class CounterfactualInvariance(InstrumentRandomization):
     :func:`view_variance` (averaged over environments): a prediction that moves with the instrument is penalised on
     the very specimen it moved for. ``penalty_weight = 0`` is :class:`InstrumentRandomization` with several views
     per unit. Hyper-parameters: ``penalty_weight`` (default 10), ``views_per_step`` (default 2) and those of
-    :class:`~causalphys.trainers.base.Trainer`."""
+    :class:`~causalphys.trainers.base.Trainer`, ``batch_size`` (units per step) 32."""
 
-    def __init__(self, penalty_weight: float = 10.0, views_per_step: int = 2, **kwargs):
+    def __init__(self, penalty_weight: float = 10.0, views_per_step: int = 2, batch_size: int | None = 32, **kwargs):
         owner = type(self).__name__
         self.penalty_weight = check.nonnegative_float(owner, "penalty_weight", penalty_weight)
         if views_per_step < 2:
             raise ParameterError(
                 f"{owner} views_per_step must be >= 2 (the penalty compares views), got {views_per_step}"
             )
-        super().__init__(views_per_step=views_per_step, **kwargs)
+        super().__init__(views_per_step=views_per_step, batch_size=batch_size, **kwargs)
 
     def _check_views(self, views, envs) -> dict:
         out = super()._check_views(views, envs)

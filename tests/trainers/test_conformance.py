@@ -1,5 +1,6 @@
 """Every trainer config in conf/trainer/ and every net config in conf/net/ instantiates and works."""
 
+import inspect
 import math
 from pathlib import Path
 
@@ -10,22 +11,27 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from causalphys.nets import MLP
+from causalphys.run import trainer_config
 from causalphys.trainers.base import Trainer
 from causalphys.trainers.search_space import SEARCH_SPACE_KEY, check_search_space, sample_search_space
 
 from .data import same_weights, separable
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-TRAINERS = sorted((CONF / "trainer").glob("*.yaml"))
+TRAINERS = sorted(p for p in (CONF / "trainer").glob("*.yaml") if not p.stem.startswith("_"))  # _base: shared keys
 NETS = sorted((CONF / "net").glob("*.yaml"))
 
 
+def _composed(name):
+    """``conf/trainer/<name>.yaml`` as a run composes it (its defaults list: ``_base`` and, for the physics
+    learners, the prior of its views)."""
+    return OmegaConf.create(trainer_config(name))
+
+
 def _config(path):
-    cfg = OmegaConf.load(path)
+    cfg = _composed(path.stem)
     space = cfg.pop(SEARCH_SPACE_KEY, None)
-    cfg.pop("data_setting", None)  # trainer/oracle.yaml: a data setting for the harness, not a trainer argument
     cfg.pop("views", None)  # randomize.yaml, cf_invariance.yaml: what the benchmark makes (causalphys.run)
-    cfg.pop("defaults", None)  # their prior's defaults list (composed by Hydra in a run)
     return cfg, space
 
 
@@ -42,11 +48,11 @@ def _envs(trainer):
 
 def _fit(trainer, envs):
     """``fit``, with counterfactual pairs (each unit and a perturbed copy) for a trainer that learns from them."""
-    if getattr(trainer, "needs_pairs", False):
+    if trainer.needs_pairs:
         g = torch.Generator().manual_seed(0)
         pairs = {e: [x, x + 0.1 * torch.randn(x.shape, generator=g)] for e, (x, _) in envs.items()}
         return trainer.fit(MLP(4, 2, hidden=(8,)), envs, pairs=pairs)
-    if getattr(trainer, "needs_views", False):  # labelled views: each unit and two perturbed copies
+    if trainer.needs_views:  # labelled views: each unit and two perturbed copies
         g = torch.Generator().manual_seed(0)
         views = {e: (torch.stack([x, *(x + 0.1 * torch.randn(x.shape, generator=g) for _ in range(2))], 1), y)
                  for e, (x, y) in envs.items()}  # fmt: skip
@@ -81,6 +87,41 @@ def test_trainer_config_runs_deterministically_and_round_trips(path, tmp_path):
     loaded = _trainer(cfg).load(path, net=MLP(4, 2, hidden=(8,)))
     x = envs["env0"][0]
     assert torch.equal(loaded.predict(x), trainer.predict(x))
+
+
+@pytest.mark.parametrize("path", TRAINERS, ids=lambda p: p.stem)
+def test_trainer_yaml_defaults_are_the_constructor_defaults(path):
+    """A trainer yaml (with the shared _base.yaml) states every hyper-parameter of its class with the value its
+    constructor would take anyway: `causalphys trainer=X` and `X()` are the same learner."""
+    cfg, _ = _config(path)
+    cls = get_class(cfg.pop("_target_"))
+    defaults = {}  # the signature defaults of __init__ of the class and its bases (a subclass's own first)
+    for klass in reversed(cls.__mro__[: cls.__mro__.index(Trainer) + 1]):
+        for name, p in inspect.signature(klass.__dict__.get("__init__", Trainer.__init__)).parameters.items():
+            if p.default is not inspect.Parameter.empty:
+                defaults[name] = p.default
+    given = OmegaConf.to_container(cfg)
+    assert set(given) == set(defaults), f"{path.name}: keys {sorted(set(given) ^ set(defaults))} differ"
+    for key, value in given.items():
+        default = defaults[key]
+        default = list(default) if isinstance(default, tuple) else default
+        assert value == default and type(value) is type(default) or value == default and isinstance(value, float), (
+            f"{path.name}: {key}={value!r}, the constructor's default is {defaults[key]!r}"
+        )
+
+
+def test_the_shared_trainer_keys_are_the_base_class_arguments():
+    base = OmegaConf.to_container(OmegaConf.load(CONF / "trainer" / "_base.yaml"))
+    signature = inspect.signature(Trainer)
+    assert base == {k: p.default for k, p in signature.parameters.items()}
+
+
+def test_a_trainer_declares_its_capabilities_on_the_class():
+    for path in TRAINERS:
+        cls = get_class(_config(path)[0]._target_)
+        assert cls.data_needs() in ("observed", "pairs", "views")
+        assert (cls.data_needs() == "views") == ("views" in _composed(path.stem)), path.name
+    assert get_class("causalphys.trainers.content_style.ContentStyle").data_needs() == "pairs"
 
 
 @pytest.mark.parametrize("path", NETS, ids=lambda p: p.stem)

@@ -82,7 +82,7 @@ def test_the_content_is_isolated_and_the_head_ignores_the_style():
 def test_bad_pairs_and_settings_are_named():
     envs = {"a": (torch.randn(8, 4), torch.randint(0, 2, (8,)))}
     learner = ContentStyle(steps=2, encoder_steps=1, batch_size=4, progress=False)
-    with pytest.raises(DataError, match="data_setting: pairs"):
+    with pytest.raises(DataError, match="the harness asks the benchmark for them"):
         learner.fit(MLP(4, 2, hidden=(8,)), envs)
     with pytest.raises(DataError, match="need a list of >= 2 views"):
         learner.fit(MLP(4, 2, hidden=(8,)), envs, pairs={"a": [torch.randn(8, 4)]})
