@@ -38,7 +38,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from causalphys.cli.run_folder import run_id as _run_id
-from causalphys.data.benchmark import Benchmark, BenchmarkData
+from causalphys.data.benchmark import Benchmark, BenchmarkData, DataRequest
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.evaluation.external import MODEL_FILE
 from causalphys.evaluation.harness import environment_records, evaluate_run, net_from_config
@@ -155,47 +155,37 @@ def build_trainer(cfg: DictConfig, task: str, run_dir: str | os.PathLike | None 
     return trainer_class(**trainer_cfg), hparams
 
 
-def build_benchmark(cfg: DictConfig, setting: str = "observed") -> tuple[Benchmark, str]:
-    """The benchmark of ``cfg.benchmark`` with the test environments of ``cfg.shift`` added, for the data
-    ``setting`` of the trainer (``observed`` for a model the harness did not train), checked; and the key of its
-    data in the cache (the benchmark config and the seed: runs that see the same data share it)."""
+def build_benchmark(cfg: DictConfig, needs: str = "observed") -> tuple[Benchmark, str]:
+    """The benchmark of ``cfg.benchmark`` as the run asks for it (:class:`~causalphys.data.benchmark.DataRequest`:
+    the test environments of ``cfg.shift``, and what the trainer ``needs`` beside the factual data — ``observed``
+    for a model the harness did not train — with the trainer's ``views`` block), checked; and the key of its data
+    in the cache (the benchmark config, the request and the seed: runs that see the same data share it)."""
     bench_cfg = OmegaConf.to_container(cfg.benchmark, resolve=True)
-    shift_cfg = OmegaConf.to_container(cfg.shift, resolve=True) if cfg.get("shift") is not None else None
-    if shift_cfg is not None:
-        if "shifts" not in bench_cfg:
-            raise ParameterError(
-                f"benchmark {bench_cfg.get('name', bench_cfg['_target_'])!r} takes no shifts; use shift=none"
-            )
-        bench_cfg["shifts"] = {**(bench_cfg.get("shifts") or {}), shift_cfg.get("name", "shift"): shift_cfg}
     if bench_cfg.get("oracle") and "oracle" not in inspect.signature(get_class(bench_cfg["_target_"])).parameters:
         raise ParameterError(
             f"benchmark {bench_cfg.get('name', bench_cfg['_target_'])!r} has no oracle data setting (trainer=oracle, "
             "+data=oracle): only a benchmark with an SCM behind it can cut its spurious path"
         )
-    if setting == "pairs":
-        if "n_pairs" not in bench_cfg:
-            raise ParameterError(f"benchmark {bench_cfg['_target_']!r} makes no counterfactual pairs (no n_pairs)")
-        if not bench_cfg["n_pairs"]:
-            bench_cfg["n_pairs"] = bench_cfg["n_train"] // 2  # half as many specimens as labelled images, re-imaged
-    elif bench_cfg.get("n_pairs"):
-        bench_cfg["n_pairs"] = 0  # only a pair learner uses them: the other runs skip making them
-    if setting == "views":
-        views = cfg.trainer.get(VIEWS_KEY)
-        if views is None:
+    shift_cfg = OmegaConf.to_container(cfg.shift, resolve=True) if cfg.get("shift") is not None else None
+    views_cfg = None
+    if needs == "views":
+        if cfg.trainer.get(VIEWS_KEY) is None:
             raise ParameterError(
                 f"trainer {cfg.trainer._target_} trains on labelled views: it needs a trainer.{VIEWS_KEY} block "
                 "(source, prior, ...)"
             )
-        if "views" not in inspect.signature(get_class(bench_cfg["_target_"])).parameters:
-            raise ParameterError(
-                f"benchmark {bench_cfg.get('name', bench_cfg['_target_'])!r} makes no labelled views of its training "
-                "units (physics learners need a benchmark with an SCM behind it, e.g. scanner_shift)"
-            )
-        bench_cfg["views"] = OmegaConf.to_container(views, resolve=True)
-    benchmark = _instantiate(bench_cfg, "benchmark")
+        views_cfg = OmegaConf.to_container(cfg.trainer[VIEWS_KEY], resolve=True)
+    request = DataRequest(
+        shifts=() if shift_cfg is None else (_instantiate(shift_cfg, "shift"),),
+        needs=needs,
+        views=None if views_cfg is None else _instantiate(views_cfg, f"trainer.{VIEWS_KEY}"),
+    )
+    benchmark = _instantiate(bench_cfg, "benchmark").requesting(request)
     benchmark.check()
     check_fits_in_memory(benchmark, bench_cfg)
     key = {"benchmark": bench_cfg, "seed": cfg.seed}
+    if shift_cfg is not None or needs != "observed":  # (a plain run's key is the benchmark config and the seed)
+        key["request"] = {"shift": shift_cfg, "needs": needs, "views": views_cfg}
     fingerprint = benchmark.fingerprint()
     if fingerprint:  # data read from files: their contents are part of the key
         key["data"] = fingerprint

@@ -7,6 +7,7 @@ plain tensors, so the harness neither knows nor cares whether the data came from
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -155,18 +156,91 @@ class Shift(Protocol):
     def environments(self, ctx) -> Mapping[str, tuple[Mapping[str, object], EnvironmentInfo]]: ...
 
 
+NEEDS = ("observed", "pairs", "views")
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """What a run asks of a benchmark beyond its own settings (:meth:`Benchmark.requesting`): the harness's one way
+    to ask, the same for the built-in, file and user benchmarks.
+
+    - ``shifts``: more test environments, each a shift (:class:`Shift`: ``causalphys.evaluation.shifts``,
+      ``conf/shift/``) whose environments the benchmark makes beside its own.
+    - ``needs``: what the trainer trains on beside the factual data (its class's
+      :meth:`~causalphys.trainers.base.Trainer.data_needs`): ``"observed"`` (nothing more: a benchmark that can
+      make pairs or views makes none), ``"pairs"`` (each training unit imaged again in a new session:
+      ``BenchmarkData.pairs``) or ``"views"`` (labelled views under other instruments: ``BenchmarkData.views``).
+    - ``views``: with ``needs="views"``, the trainer's views settings (``source``, ``prior``, ``per_unit``,
+      ``units``: :func:`check_view_settings`).
+    """
+
+    shifts: tuple[Shift, ...] = ()
+    needs: str = "observed"
+    views: Mapping[str, object] | None = None
+
+    def __post_init__(self):
+        if self.needs not in NEEDS:
+            raise ParameterError(f"a data request's needs must be one of {list(NEEDS)}, got {self.needs!r}")
+        if (self.views is not None) != (self.needs == "views"):
+            raise ParameterError("a data request gives views settings exactly when it needs views")
+        object.__setattr__(self, "shifts", tuple(self.shifts))
+
+
 class Benchmark:
     """Base class: a named source of :class:`BenchmarkData`. Subclasses store their settings in ``__init__`` and
-    build the data in :meth:`load` (deterministic in ``seed``)."""
+    build the data in :meth:`load` (deterministic in ``seed``).
+
+    The harness talks to a benchmark through four methods, each documented below: :meth:`check` (the settings,
+    before any work), :meth:`requesting` (the same benchmark with what the run asks for: shifts, pairs, views),
+    :meth:`data_bytes` and :meth:`fingerprint` (what the data cost and are made from), then :meth:`load`. A user's
+    benchmark implements :meth:`load` and, where it can make more than its own data, :meth:`requesting`.
+    """
 
     name: str = "benchmark"
     task: str = "classification"
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        # the constructor's arguments as given, for replaced(); unpickling calls __new__ without them and restores
+        # them with the rest of the instance's __dict__
+        self._arguments = dict(inspect.signature(cls).bind_partial(*args, **kwargs).arguments)
+        return self
 
     def load(self, seed: int, *, progress: bool = False) -> BenchmarkData:
         raise NotImplementedError
 
     def check(self) -> None:
-        """Validate the settings before any work (errors name the key); the default checks nothing."""
+        """Validate the settings before any work (errors name the key); the default checks nothing. Builds
+        nothing: the data's machinery (an SCM, file reads) is made once, by :meth:`load`."""
+
+    def requesting(self, request: DataRequest) -> Benchmark:
+        """This benchmark with what ``request`` asks of it, as a new benchmark (``self`` is not changed). The base
+        class makes only its own data: it returns ``self`` for a request of nothing more, and refuses test
+        environments from shifts, pairs and views, naming the benchmark. A benchmark that can make them overrides
+        this (usually with :meth:`replaced`), and refuses what it cannot with :meth:`refuse`."""
+        self.refuse(request)
+        return self
+
+    def refuse(self, request: DataRequest, *, shifts: bool = False, pairs: bool = False, views: bool = False) -> None:
+        """A :class:`ParameterError` for what ``request`` asks that this benchmark cannot make (``shifts``,
+        ``pairs``, ``views``: what it can)."""
+        if request.shifts and not shifts:
+            raise ParameterError(f"benchmark {self.name!r} takes no shifts; use shift=none")
+        if request.needs == "pairs" and not pairs:
+            raise ParameterError(
+                f"benchmark {self.name!r} makes no counterfactual pairs (each training unit imaged again), which the "
+                "trainer learns from: use a benchmark with an SCM behind it (scanner_shift, spectrometer)"
+            )
+        if request.needs == "views" and not views:
+            raise ParameterError(
+                f"benchmark {self.name!r} makes no labelled views of its training units (physics learners need a "
+                "benchmark with an SCM behind it, e.g. scanner_shift)"
+            )
+
+    def replaced(self, **changes) -> Benchmark:
+        """A new benchmark of this class, built from the constructor arguments this one was given with
+        ``changes`` replacing some of them."""
+        return type(self)(**{**self._arguments, **changes})
 
     def data_bytes(self) -> int | None:
         """An estimate of the bytes the benchmark's data take in memory (its tensors, all splits), or ``None`` where

@@ -36,7 +36,14 @@ from pathlib import Path
 
 import torch
 
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, Shift, check_view_settings
+from causalphys.data.benchmark import (
+    Benchmark,
+    BenchmarkData,
+    DataRequest,
+    EnvironmentInfo,
+    Shift,
+    check_view_settings,
+)
 from causalphys.data.images import (
     CACHE_VERSION,
     FileTiles,
@@ -286,6 +293,15 @@ class ImageBenchmark(Benchmark):
                 raise ParameterError(f"labels {unknown} of environment {env!r} are not in classes={classes}")
         return classes
 
+    def requesting(self, request: DataRequest) -> ImageBenchmark:
+        """The request's shifts (the recorded tiles re-imaged: more test environments) and views (re-imaged under
+        a prior); no pairs."""
+        self.refuse(request, shifts=True, views=True)
+        changes = {"shifts": (*self.shifts, *request.shifts)}
+        if request.needs == "views":
+            changes["views"] = request.views
+        return self.replaced(**changes)
+
     def check(self) -> None:
         """Settings, then the files (no pixels read where the format allows): environments, missing / unreadable
         files, units, pixel sizes, tiles larger than an image, labels; each error names the file or key."""
@@ -466,7 +482,7 @@ class ImageBenchmark(Benchmark):
             for env in train + test
             for e in collection.files(env)
         ]
-        skip = ("cache_dir", "manifest", "shifts")  # the shifts are in the run's config (and its hash) already
+        skip = ("cache_dir", "manifest", "shifts", "_arguments")  # the shifts: in the run's config (and hash) already
         settings = {k: v for k, v in vars(self).items() if not k.endswith("_") and k not in skip}
         settings.update(root=None, train=train, test=test, version=CACHE_VERSION)
         text = json.dumps([files, settings], sort_keys=True, default=str)

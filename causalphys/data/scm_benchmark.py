@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from causalphys.data.benchmark import ROLES, Benchmark, BenchmarkData, EnvironmentInfo, Shift
+from causalphys.data.benchmark import ROLES, Benchmark, BenchmarkData, DataRequest, EnvironmentInfo, Shift
 from causalphys.data.tensors import environment_tensors, input_tensor
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.scm.batch import Batch
@@ -139,6 +139,17 @@ class SCMBenchmark(Benchmark):
             self.scm.intervene(do)
         except CausalPhysError as err:
             raise ParameterError(f"{key}: {err}") from err
+
+    def requesting(self, request: DataRequest) -> SCMBenchmark:
+        """The request's shifts as more test environments and pairs only for a learner of pairs (``n_pairs``, or
+        ``n_train / 2`` where it is 0; the other runs skip making them); no views."""
+        self.refuse(request, shifts=True, pairs=True)
+        if isinstance(self.shifts, Mapping):
+            shifts = {**self.shifts, **{shift.name: shift for shift in request.shifts}}
+        else:
+            shifts = (*self.shifts, *request.shifts)
+        n_pairs = (self.n_pairs or self.n_train // 2) if request.needs == "pairs" else 0
+        return self.replaced(shifts=shifts, n_pairs=n_pairs)
 
     def check(self) -> None:
         if not isinstance(self.scm, SCM):

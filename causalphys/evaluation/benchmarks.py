@@ -15,6 +15,7 @@ import torch
 from causalphys.data.benchmark import (
     Benchmark,
     BenchmarkData,
+    DataRequest,
     EnvironmentInfo,
     check_view_settings,
     positive_setting,
@@ -102,6 +103,18 @@ class ScannerShiftBenchmark(Benchmark):
         self.name = name
 
     # -- validation and the shift context ------------------------------------------------------------------------
+    def requesting(self, request: DataRequest) -> ScannerShiftBenchmark:
+        """The request's shifts as more test environments, its views (a physics learner's), and pairs only for a
+        learner of pairs (``n_pairs``, or ``n_train / 2`` re-imaged specimens where it is 0; the other runs skip
+        making them)."""
+        changes = {
+            "shifts": (*self.shifts, *request.shifts),
+            "n_pairs": (self.n_pairs or self.n_train // 2) if request.needs == "pairs" else 0,
+        }
+        if request.needs == "views":
+            changes["views"] = request.views
+        return self.replaced(**changes)
+
     def check(self) -> None:
         if self.lab_task not in TASKS[:2]:
             raise ParameterError(f"benchmark.task must be one of {list(TASKS[:2])}, got {self.lab_task!r}")
@@ -365,6 +378,11 @@ class ColoredMNISTBenchmark(Benchmark):
         self.val_fraction = val_fraction
         self.views = dict(views) if views else None
         self.name = name
+
+    def requesting(self, request: DataRequest) -> ColoredMNISTBenchmark:
+        """The request's views (each training digit in both colours); no shifts, no pairs."""
+        self.refuse(request, views=True)
+        return self.replaced(views=request.views) if request.needs == "views" else self
 
     def check(self) -> None:
         if not 0.0 < float(self.val_fraction) < 1.0:

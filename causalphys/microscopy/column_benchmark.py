@@ -22,6 +22,7 @@ import torch
 from causalphys.data.benchmark import (
     Benchmark,
     BenchmarkData,
+    DataRequest,
     EnvironmentInfo,
     check_view_settings,
     positive_setting,
@@ -74,6 +75,11 @@ class ColumnBenchmark(Benchmark):
         self.n_train, self.n_val, self.n_test, self.chunk = n_train, n_val, n_test, chunk
         self.views = dict(views) if views else None
         self.name = name
+
+    def requesting(self, request: DataRequest) -> ColumnBenchmark:
+        """The request's views (a physics learner's, each view with its own column maps); no shifts, no pairs."""
+        self.refuse(request, views=True)
+        return self.replaced(views=request.views) if request.needs == "views" else self
 
     def check(self) -> None:
         for key in ("n_train", "n_val", "n_test", "chunk", "image_size"):
