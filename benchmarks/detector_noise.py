@@ -23,7 +23,8 @@ import time
 
 import torch
 
-from causalphys.microscopy.detector import Detector, poisson_icdf
+from causalphys.microscopy.detector import Detector
+from causalphys.microscopy.poisson import poisson_icdf
 
 SHAPE = (64, 64)
 LEVELS = {  # rate range: (dose e-/Å², clean low, clean high); pixel area 0.01 Å²

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -275,6 +275,45 @@ class HypothesisLearningResult:
     posterior_std: np.ndarray
 
 
+@dataclass
+class _Trace:
+    """The state of one run of :class:`HypothesisLearner`: the hypotheses being fitted (``models``), their records
+    ``(H,)`` and reward counts ``(H,)``, each one's last integrated uncertainty (``None`` before its first), and per
+    measurement its candidate index, value, the hypothesis that chose it (``-1``: an initial point), the reward
+    (``nan``: none), the chooser's uncertainty (``nan`` initially) and the records after it."""
+
+    models: list[Hypothesis]
+    record: np.ndarray
+    count: np.ndarray
+    previous: list[float | None]
+    measured: list[int]
+    values: list[float] = field(default_factory=list)
+    chosen: list[int] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    uncertainties: list[float] = field(default_factory=list)
+    records: list[np.ndarray] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, hypotheses: Sequence[Hypothesis], initial: list[int]) -> _Trace:
+        """A run's state before its first step: unfitted clones of ``hypotheses``, zero records, and the ``initial``
+        points (to be measured) with no chooser, reward or uncertainty."""
+        H = len(hypotheses)
+        trace = cls([h.clone() for h in hypotheses], np.zeros(H), np.zeros(H, dtype=int), [None] * H, initial)
+        trace.chosen, trace.rewards = [-1] * len(initial), [np.nan] * len(initial)
+        trace.uncertainties, trace.records = [np.nan] * len(initial), [trace.record.copy() for _ in initial]
+        return trace
+
+    def close_step(self, m: int, reward: float | None, uncertainty: float, step_size: float | None) -> None:
+        """Book the step in which hypothesis ``m`` (integrated uncertainty ``uncertainty``) chose the last measured
+        point: update its record with ``reward`` (:func:`update_record`; nothing for ``None``) and log the step."""
+        if reward is not None:
+            self.record[m], self.count[m] = update_record(self.record[m], self.count[m], reward, step_size)
+        self.chosen.append(m)
+        self.rewards.append(np.nan if reward is None else reward)
+        self.uncertainties.append(uncertainty)
+        self.records.append(self.record.copy())
+
+
 class HypothesisLearner:
     """Hypothesis learning over a pool of candidate points (the module docstring gives the algorithm).
 
@@ -352,6 +391,22 @@ class HypothesisLearner:
     ) -> HypothesisLearningResult:
         """Spend ``budget`` measurements ``y = measure(x)`` (``x`` a row of ``candidates`` ``(n, d)``, each measured
         at most once) and return the :class:`HypothesisLearningResult`."""
+        X = self._checked_pool(candidates, budget)
+        rng = np.random.default_rng(self.seed)
+        trace = _Trace.start(self.hypotheses, list(rng.choice(len(X), size=self.n_initial, replace=False)))
+        trace.values += [self._measure(measure, X[i], int(i)) for i in trace.measured]
+        # the evidence reward and the discriminating acquisition need every model fitted to the current
+        # measurements: fitted here, then after each measurement
+        fit_all = self.reward == "evidence" or self.acquisition == "discrimination"
+        if fit_all:
+            self._fit_all(trace.models, X[trace.measured], np.array(trace.values), rng)
+        for step in range(budget - len(trace.measured)):
+            self._step(trace, step, measure, X, rng, fit_all)
+        return self._conclude(trace, X, rng)
+
+    def _checked_pool(self, candidates: np.ndarray, budget: int) -> np.ndarray:
+        """The candidate points as ``(n, d)``; raise :class:`ParameterError` for an empty or non-finite pool, or a
+        budget larger than the pool or too small for the ``n_initial`` points and the warm-up."""
         X = _points(candidates, "candidates")
         H, n = len(self.hypotheses), len(X)
         if n == 0 or not np.isfinite(X).all():
@@ -364,75 +419,80 @@ class HypothesisLearner:
                 f"budget {budget} leaves no room for the warm-up: n_initial {self.n_initial} + warmup {self.warmup} "
                 f"x {H} hypotheses = {need} measurements"
             )
-        rng = np.random.default_rng(self.seed)
-        models = [h.clone() for h in self.hypotheses]
-        record, count = np.zeros(H), np.zeros(H, dtype=int)
-        previous: list[float | None] = [None] * H
-        measured = list(rng.choice(n, size=self.n_initial, replace=False))
-        values = [self._measure(measure, X[i], int(i)) for i in measured]
-        chosen, rewards, uncertainties = [-1] * len(measured), [np.nan] * len(measured), [np.nan] * len(measured)
-        records = [record.copy() for _ in measured]
-        # the evidence reward and the discriminating acquisition need every model fitted to the current
-        # measurements: fitted here, then after each measurement
-        fit_all = self.reward == "evidence" or self.acquisition == "discrimination"
+        return X
+
+    def _step(
+        self, trace: _Trace, step: int, measure: Callable, X: np.ndarray, rng: np.random.Generator, fit_all: bool
+    ) -> None:
+        """One step of the loop (module docstring, steps 2-5): choose a hypothesis ``m`` (in turn during the
+        warm-up), take its integrated uncertainty over the unmeasured points, measure the point it asks for and
+        update its record with the reward."""
+        H, models = len(self.hypotheses), trace.models
+        m = step % H if step < self.warmup * H else self._choose(trace.record, rng)
+        free = np.setdiff1d(np.arange(len(X)), trace.measured)
+        if not fit_all:
+            models[m].fit(X[trace.measured], np.array(trace.values), random_state=int(rng.integers(2**31)))
+        _, std = models[m].predict(X[free], include_noise=self.include_noise)
+        u = float(std.mean())
+        r = None
+        if self.reward == "uncertainty":
+            r = uncertainty_reward(trace.previous[m], u)
+            trace.previous[m] = u
+        i = self._acquire(m, std, free, models, X, rng)
+        trace.measured.append(i)
+        trace.values.append(self._measure(measure, X[i], i))
         if fit_all:
-            self._fit_all(models, X[measured], np.array(values), rng)
-        step = 0
-        while len(measured) < budget:
-            m = step % H if step < self.warmup * H else self._choose(record, rng)
-            free = np.setdiff1d(np.arange(n), measured)
-            if not fit_all:
-                models[m].fit(X[measured], np.array(values), random_state=int(rng.integers(2**31)))
-            _, std = models[m].predict(X[free], include_noise=self.include_noise)
-            u = float(std.mean())
-            r = None
-            if self.reward == "uncertainty":
-                r = uncertainty_reward(previous[m], u)
-                previous[m] = u
-            if self.acquisition == "uncertainty":
-                score = std
-            else:
-                predictions = [model.predict(X[free]) for model in models]
-                means = np.array([p[0] for p in predictions])
-                stds = np.array([p[1] for p in predictions])
-                score = discrimination(m, means, stds, np.array([model.log_evidence_ for model in models]))
-            best = free[np.flatnonzero(score >= score.max() * (1 - 1e-9))]
-            i = int(rng.choice(best))
-            measured.append(i)
-            values.append(self._measure(measure, X[i], i))
-            if fit_all:
-                self._fit_all(models, X[measured], np.array(values), rng)
-            if self.reward == "evidence":
-                evidence = np.array([model.log_evidence_ for model in models])
-                r = 1.0 if int(np.argmax(evidence)) == m else 0.0
-            if r is not None:
-                record[m], count[m] = update_record(record[m], count[m], r, self.step_size)
-            chosen.append(m)
-            rewards.append(np.nan if r is None else r)
-            uncertainties.append(u)
-            records.append(record.copy())
-            step += 1
-        y = np.array(values)
-        seed = int(rng.integers(2**31))
-        for model in models:
-            model.fit(X[measured], y, random_state=seed)
-        evidences = np.array([model.log_evidence_ for model in models])
-        top = np.flatnonzero(record == record.max())
+            self._fit_all(models, X[trace.measured], np.array(trace.values), rng)
+        if self.reward == "evidence":
+            evidence = np.array([model.log_evidence_ for model in models])
+            r = 1.0 if int(np.argmax(evidence)) == m else 0.0
+        trace.close_step(m, r, u, self.step_size)
+
+    def _acquire(
+        self,
+        m: int,
+        std: np.ndarray,
+        free: np.ndarray,
+        models: list[Hypothesis],
+        X: np.ndarray,
+        rng: np.random.Generator,
+    ) -> int:
+        """The candidate hypothesis ``m`` measures next, among the unmeasured ``free``: the largest score (ties at
+        random), the score being ``m``'s predictive ``std`` over ``free`` (``acquisition="uncertainty"``) or its
+        :func:`discrimination` from its rivals (``"discrimination"``)."""
+        if self.acquisition == "uncertainty":
+            score = std
+        else:
+            predictions = [model.predict(X[free]) for model in models]
+            means = np.array([p[0] for p in predictions])
+            stds = np.array([p[1] for p in predictions])
+            score = discrimination(m, means, stds, np.array([model.log_evidence_ for model in models]))
+        best = free[np.flatnonzero(score >= score.max() * (1 - 1e-9))]
+        return int(rng.choice(best))
+
+    def _conclude(self, trace: _Trace, X: np.ndarray, rng: np.random.Generator) -> HypothesisLearningResult:
+        """Refit every hypothesis to all measurements for its evidence, name the winner (``argmax`` of the records,
+        ties to the higher evidence) and its posterior over the pool."""
+        y = np.array(trace.values)
+        self._fit_all(trace.models, X[trace.measured], y, rng)
+        evidences = np.array([model.log_evidence_ for model in trace.models])
+        top = np.flatnonzero(trace.record == trace.record.max())
         w = int(top[np.argmax(evidences[top])])
-        mean, std = models[w].predict(X, include_noise=False)
+        winner = trace.models[w]
+        mean, std = winner.predict(X, include_noise=False)
         return HypothesisLearningResult(
             names=tuple(h.name for h in self.hypotheses),
-            indices=np.array(measured),
-            points=X[measured],
+            indices=np.array(trace.measured),
+            points=X[trace.measured],
             values=y,
-            chosen=np.array(chosen),
-            rewards=np.array(rewards),
-            uncertainties=np.array(uncertainties),
-            records=np.array(records),
-            counts=count,
+            chosen=np.array(trace.chosen),
+            rewards=np.array(trace.rewards),
+            uncertainties=np.array(trace.uncertainties),
+            records=np.array(trace.records),
+            counts=trace.count,
             evidences=evidences,
-            winner=models[w].name,
-            posterior=models[w],
+            winner=winner.name,
+            posterior=winner,
             posterior_mean=mean,
             posterior_std=std,
         )

@@ -12,6 +12,8 @@
   (oracle) and counterfactual selection, applied at report time.
 - :mod:`~causalphys.evaluation.store`, :mod:`~causalphys.evaluation.sweep`, :mod:`~causalphys.evaluation.report`
   — run folders written atomically, a sweep read back, markdown tables and plots.
+- :mod:`~causalphys.evaluation.study` — a study script's cells (method x seed, ...) computed once each, their rows
+  in one CSV rewritten atomically: an interrupted study resumes where it stopped.
 """
 
 from importlib import import_module
@@ -40,6 +42,7 @@ _LAZY = {
     "NodeValues": "causalphys.evaluation.shifts",
     "Routing": "causalphys.evaluation.shifts",
     "Severity": "causalphys.evaluation.shifts",
+    "Study": "causalphys.evaluation.study",
     "load_sweep": "causalphys.evaluation.sweep",
 }
 

@@ -22,10 +22,11 @@ from causalphys.microscopy.analysis import (
 from causalphys.microscopy.benchmark import DEFAULT_LABS, scanner_shift, unconfounded_scanner
 from causalphys.microscopy.column_lab import column_lab
 from causalphys.microscopy.degradation import Degradation, Toward
-from causalphys.microscopy.detector import Detector, poisson_icdf
+from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import ColumnMap, ImageFormation
 from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
 from causalphys.microscopy.phases import HEXAGONAL, PEROVSKITE, PHASES, SRTIO3_110, Phase
+from causalphys.microscopy.poisson import poisson_icdf
 from causalphys.microscopy.recorded import RecordedInstrument, RecordedStack, instrument_of, recorded_scm
 from causalphys.microscopy.redetection import INSTRUMENT_NODES, Reimaging, binomial_icdf
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset

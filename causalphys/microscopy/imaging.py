@@ -93,6 +93,46 @@ class _Frame:
         return q, keep
 
 
+def _lattice_vectors(p: Mapping[str, torch.Tensor], cells: torch.Tensor) -> torch.Tensor:
+    """The sample's lattice vectors in Å, ``(n, 2, 2)``: ``R(rotation) · (I + ε) · cell · a`` with the symmetric
+    strain ``ε = [[ε_xx, ε_xy], [ε_xy, ε_yy]]``, each unit's phase cell ``cells`` ``(n, 2, 2)`` (in units of the
+    lattice constant) and its lattice constant ``a`` (``p`` holds the roles, each ``(n,)``)."""
+    strain = torch.stack(
+        [
+            torch.stack([1 + p["strain_xx"], p["strain_xy"]], -1),
+            torch.stack([p["strain_xy"], 1 + p["strain_yy"]], -1),
+        ],
+        -2,
+    )
+    c, s = torch.cos(p["rotation"]), torch.sin(p["rotation"])
+    rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
+    return rot @ strain @ cells * p["lattice_constant"].view(-1, 1, 1)
+
+
+def _scan(
+    p: Mapping[str, torch.Tensor], blocks: Mapping[str, torch.Tensor], rows: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scan of a padded field of ``rows`` lines of ``width`` pixels: the pixel -> sample map ``b`` ``(n, 2, 2)``
+    (Å per pixel, :func:`~causalphys.microscopy.scan.raster`) and each line's displacement ``(n, rows, 2)`` in Å
+    (:func:`~causalphys.microscopy.scan.line_displacements`: drift, jitter ``σ_j Φ⁻¹(u)`` from the noise block
+    ``jitter``, mains pick-up with phase and direction ``2π u`` from the block ``mains``)."""
+    b, t_line = raster(p, p["pixel_size"], width)
+    eps = torch.finfo(blocks["jitter"].dtype).eps
+    jitter_z = torch.special.ndtri(blocks["jitter"].clamp(eps, 1 - eps))
+    mains_phase, mains_direction = (2 * math.pi * blocks["mains"]).unbind(-1)
+    shift = line_displacements(
+        rows,
+        t_line,
+        p["line_jitter"],
+        jitter_z,
+        p["mains_amplitude"],
+        p["mains_frequency"],
+        mains_phase,
+        mains_direction,
+    )
+    return b, shift
+
+
 class ImageFormation(Mechanism):
     """``clean = render(sample, instrument, u)``: the noiseless fraction of electrons reaching the ADF detector at
     each pixel, shape ``(n, H, W)`` (see :mod:`causalphys.microscopy.render` for the physics).
@@ -234,38 +274,11 @@ class ImageFormation(Mechanism):
         blocks = self.split_noise(self._uniforms(parents, u, n).to(dtype))
         height, width = self.field
         hp, wp = height + 2 * self.pad, width + 2 * self.pad
-
-        # sample: lattice vectors (Å) and columns
         cells, sites, z = phase_tables(self.phases, device, dtype)
         phase = p["phase"].long()
-        strain = torch.stack(
-            [
-                torch.stack([1 + p["strain_xx"], p["strain_xy"]], -1),
-                torch.stack([p["strain_xy"], 1 + p["strain_yy"]], -1),
-            ],
-            -2,
-        )
-        c, s = torch.cos(p["rotation"]), torch.sin(p["rotation"])
-        rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
-        lattice = rot @ strain @ cells[phase] * p["lattice_constant"].view(-1, 1, 1)
-
-        # scan: pixel -> sample map and per-line displacements
-        b, t_line = raster(p, p["pixel_size"], wp)
+        lattice = _lattice_vectors(p, cells[phase])
+        b, shift = _scan(p, blocks, hp, wp)
         b_inv = inv2(b)
-        eps = torch.finfo(dtype).eps
-        jitter_z = torch.special.ndtri(blocks["jitter"].clamp(eps, 1 - eps))
-        mains_phase, mains_direction = (2 * math.pi * blocks["mains"]).unbind(-1)
-        shift = line_displacements(
-            hp,
-            t_line,
-            p["line_jitter"],
-            jitter_z,
-            p["mains_amplitude"],
-            p["mains_frequency"],
-            mains_phase,
-            mains_direction,
-        )
-        shift_px = torch.einsum("nij,nrj->nri", b_inv, shift)
         return _Frame(
             p=p,
             blocks=blocks,
@@ -275,7 +288,7 @@ class ImageFormation(Mechanism):
             site_fractions=sites[phase],
             vacancy=blocks["vacancy"].view(n, -1, self.n_sites),
             b=b,
-            shift_px=shift_px,
+            shift_px=torch.einsum("nij,nrj->nri", b_inv, shift),
             padded=(hp, wp),
             window=(slice(self.pad, self.pad + height), slice(self.pad, self.pad + width)),
             max_cells=self.max_cells,

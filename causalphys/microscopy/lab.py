@@ -39,6 +39,7 @@ from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerP
 from causalphys.scm import mech
 from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
+from causalphys.scm.mechanism import Mechanism
 from causalphys.scm.model import SCM
 
 TASKS = ("phase", "defect", "strain")
@@ -131,17 +132,85 @@ def confounded_lab(
     (a film imaged with the scan along its interface), which is what makes the strain components, not only their
     invariants, identifiable (a 90° turn of the square lattice swaps ``strain_xx`` and ``strain_yy``).
     """
+    scanners, labs = tuple(scanners), tuple(labs)
+    _check_lab_settings(scanners, labs, task, label_noise, lattice_constants, lattice_spread)
+    rotation = specimen_ranges(rotation, strain_std)
+    mechanisms = {
+        **_routing_mechanisms(labs),
+        **_specimen_mechanisms(lattice_constants, lattice_spread, strain_std, rotation, background),
+        **_designated_mechanisms(task, label_noise, vacancy_fraction, defect_fraction, designed_strain, strain_std),
+        **_instrument_mechanisms(scanners, image_shape, exact_poisson_below),
+    }
+    return SCM(_lab_graph(task), mechanisms)
+
+
+def _check_lab_settings(
+    scanners: tuple[ScannerPreset, ...],
+    labs: tuple[Lab, ...],
+    task: str,
+    label_noise: float,
+    lattice_constants: Sequence[float],
+    lattice_spread: float,
+) -> None:
+    """Raise :class:`ParameterError` naming the first bad setting of :func:`confounded_lab`: an unknown task, a
+    label noise outside [0, 0.5], no lab, a lab's scanner index outside the presets, or lattice constants that are
+    not one positive value per phase (with a spread in [0, 1))."""
     if task not in TASKS:
         raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
     if not 0.0 <= label_noise <= 0.5:
         raise ParameterError(f"label_noise must lie in [0, 0.5], got {label_noise}")
-    scanners, labs = tuple(scanners), tuple(labs)
     if not labs:
         raise ParameterError("confounded_lab needs at least one lab")
     for lab in labs:
         bad = [s for s in lab.scanners if not 0 <= s < len(scanners)]
         if bad:
             raise ParameterError(f"lab {lab.name!r} uses scanner index {bad}, but there are {len(scanners)} presets")
+    if len(lattice_constants) != 2 or min(lattice_constants) <= 0 or not 0 <= lattice_spread < 1:
+        raise ParameterError(
+            f"lattice_constants must give one positive value (Å) per phase, got {list(lattice_constants)}, and "
+            f"lattice_spread must lie in [0, 1), got {lattice_spread}"
+        )
+
+
+_SAMPLE_NODES = (
+    "lattice_constant",
+    "rotation",
+    "strain_xx",
+    "strain_yy",
+    "strain_xy",
+    "background",
+    "phase",
+    "vacancy_fraction",
+)
+
+
+def _lab_graph(task: str) -> CausalGraph:
+    """The graph of the module docstring, with its roles: ``lab → label → (the task's target)``,
+    ``lab, label → scanner → (every preset parameter)``, ``lab → mains_frequency``, ``phase → lattice_constant``,
+    the sample latents and the scan's parameters → ``clean``, and :func:`detection_edges` to ``image``."""
+    target_of_label = {"phase": "phase", "defect": "vacancy_fraction", "strain": "strain_xx"}[task]
+    sample_edges = [("label", target_of_label), ("phase", "lattice_constant")]
+    edges = [("lab", "label"), ("lab", "scanner"), ("label", "scanner"), ("lab", "mains_frequency"), *sample_edges]
+    edges += [("scanner", p) for p in PARAMETERS]
+    image_parents = [*_SAMPLE_NODES, *SCAN_PARAMETERS, "drift_angle", "mains_frequency"]
+    edges += [(p, "clean") for p in image_parents]
+    edges += detection_edges()
+    roles = {
+        "lab": "confounder",
+        "label": "label",
+        "scanner": "instrument",
+        "mains_frequency": "instrument",
+        "drift_angle": "instrument",
+    }
+    roles.update({p: "instrument" for p in PARAMETERS})
+    roles.update({p: "sample" for p in _SAMPLE_NODES})
+    return CausalGraph(edges, nodes=["drift_angle"], roles=roles)
+
+
+def _routing_mechanisms(labs: tuple[Lab, ...]) -> dict[str, Mechanism]:
+    """The labs' side of the SCM, from the table ``labs``: ``lab`` uniform over the labs (the constant 0 for one
+    lab); ``label = 1[u < label_prior[lab]]``; ``scanner = scanners[lab][label]`` if ``u < consistency[lab]``, else
+    ``scanners[lab][1 - label]``; ``mains_frequency = mains_frequency[lab]`` (``u ~ U[0, 1)``, each ``(n,)``)."""
     n_labs = len(labs)
 
     def label_of(lab, u):
@@ -157,23 +226,58 @@ def confounded_lab(
     def mains_of(lab):
         return _table([x.mains_frequency for x in labs], lab)[_lab_index(lab, n_labs)]
 
-    def realise(label, u):  # the synthesis realises the designation with probability 1 - label_noise
-        return torch.where(u < label_noise, 1 - label, label)
+    return {
+        "lab": mech.Categorical([1.0 / n_labs] * n_labs) if n_labs > 1 else mech.Constant(0.0),
+        "label": mech.Function(label_of, noise=nz.Uniform()),
+        "scanner": mech.Function(scanner_of, noise=nz.Uniform()),
+        "mains_frequency": mech.Additive(mains_of),
+    }
 
-    if len(lattice_constants) != 2 or min(lattice_constants) <= 0 or not 0 <= lattice_spread < 1:
-        raise ParameterError(
-            f"lattice_constants must give one positive value (Å) per phase, got {list(lattice_constants)}, and "
-            f"lattice_spread must lie in [0, 1), got {lattice_spread}"
-        )
 
-    low_r, high_r = specimen_ranges(rotation, strain_std)
+def _specimen_mechanisms(
+    lattice_constants: Sequence[float],
+    lattice_spread: float,
+    strain_std: float,
+    rotation: tuple[float, float],
+    background: tuple[float, float],
+) -> dict[str, Mechanism]:
+    """The specimen's latents that no designation sets: ``lattice_constant = a[phase] · (1 + lattice_spread
+    (2u − 1))`` (composition, doping), ``rotation ~ U(rotation)`` rad (a constant for an empty range),
+    ``strain_yy, strain_xy ~ N(0, strain_std²)`` and the ``background`` level ``~ U(background)``."""
+    low_r, high_r = rotation
 
     def lattice_of(phase, u):  # each phase has its own lattice constant, ± lattice_spread (composition, doping)
         nominal = _table(list(lattice_constants), u)[phase.long()]
         return nominal * (1 + lattice_spread * (2 * u - 1))
 
+    return {
+        "lattice_constant": mech.Function(lattice_of, noise=nz.Uniform()),
+        "rotation": mech.Uniform(low_r, high_r) if high_r > low_r else mech.Constant(low_r),
+        "strain_yy": mech.Normal(0.0, strain_std),
+        "strain_xy": mech.Normal(0.0, strain_std),
+        "background": mech.Uniform(*background),
+    }
+
+
+def _designated_mechanisms(
+    task: str,
+    label_noise: float,
+    vacancy_fraction: tuple[float, float],
+    defect_fraction: tuple[float, float],
+    designed_strain: float,
+    strain_std: float,
+) -> dict[str, Mechanism]:
+    """``phase``, ``vacancy_fraction`` and ``strain_xx``: the task's target realises the designation ``label`` with
+    probability ``1 - label_noise`` (``realised = label``, flipped where ``u₀ < label_noise``), the other two are
+    drawn without it. ``phase`` task: ``phase = realised``; ``defect``: ``vacancy_fraction ~ U(defect_fraction)`` if
+    realised, else ``U(vacancy_fraction)``; ``strain``: ``strain_xx = designed_strain · realised + strain_std ·
+    Φ⁻¹(u₁)``. Not the target: ``phase ~ Bernoulli(1/2)``, ``vacancy_fraction ~ U(vacancy_fraction)``,
+    ``strain_xx ~ N(0, strain_std²)``."""
     low_v, high_v = vacancy_fraction
     low_d, high_d = defect_fraction
+
+    def realise(label, u):  # the synthesis realises the designation with probability 1 - label_noise
+        return torch.where(u < label_noise, 1 - label, label)
 
     def vacancies_of(label, u):
         defective = realise(label, u[:, 0])
@@ -184,58 +288,30 @@ def confounded_lab(
         z = torch.special.ndtri(u[:, 1].clamp(1e-7, 1 - 1e-7))
         return designed_strain * strained + strain_std * z
 
-    target_of_label = {"phase": "phase", "defect": "vacancy_fraction", "strain": "strain_xx"}[task]
-    sample_edges = [("label", target_of_label)]
-    sample_edges.append(("phase", "lattice_constant"))
-    sample_nodes = [
-        "lattice_constant",
-        "rotation",
-        "strain_xx",
-        "strain_yy",
-        "strain_xy",
-        "background",
-        "phase",
-        "vacancy_fraction",
-    ]
-    edges = [("lab", "label"), ("lab", "scanner"), ("label", "scanner"), ("lab", "mains_frequency"), *sample_edges]
-    edges += [("scanner", p) for p in PARAMETERS]
-    image_parents = [*sample_nodes, *SCAN_PARAMETERS, "drift_angle", "mains_frequency"]
-    edges += [(p, "clean") for p in image_parents]
-    edges += detection_edges()
-    roles = {
-        "lab": "confounder",
-        "label": "label",
-        "scanner": "instrument",
-        "mains_frequency": "instrument",
-        "drift_angle": "instrument",
+    if task == "defect":
+        vacancies = mech.Function(vacancies_of, noise=nz.Uniform(shape=2))
+    else:
+        vacancies = mech.Uniform(low_v, high_v) if high_v > low_v else mech.Constant(low_v)
+    return {
+        "phase": mech.Function(realise, noise=nz.Uniform()) if task == "phase" else mech.Bernoulli(0.5),
+        "vacancy_fraction": vacancies,
+        "strain_xx": mech.Function(strain_of, noise=nz.Uniform(shape=2))
+        if task == "strain"
+        else mech.Normal(0.0, strain_std),
     }
-    roles.update({p: "instrument" for p in PARAMETERS})
-    roles.update({p: "sample" for p in sample_nodes})
-    graph = CausalGraph(edges, nodes=["drift_angle"], roles=roles)
 
-    uniform = nz.Uniform()
-    mechanisms = {
-        "lab": mech.Categorical([1.0 / n_labs] * n_labs) if n_labs > 1 else mech.Constant(0.0),
-        "label": mech.Function(label_of, noise=uniform),
-        "scanner": mech.Function(scanner_of, noise=uniform),
-        "mains_frequency": mech.Additive(mains_of),
+
+def _instrument_mechanisms(
+    scanners: tuple[ScannerPreset, ...], image_shape: tuple[int, int], exact_poisson_below: float
+) -> dict[str, Mechanism]:
+    """The instrument and the imaging: every preset parameter of the routed ``scanner``
+    (:class:`~causalphys.microscopy.scanners.PresetParameter`), the drift direction ``~ U(0, 2π)``, the
+    :func:`pixel_area`, the noiseless image ``clean`` (:class:`ImageFormation`) and the recorded ``image``
+    (:class:`Detector`), both ``image_shape``."""
+    return {
         "drift_angle": mech.Uniform(0.0, 2 * math.pi),
-        "lattice_constant": mech.Function(lattice_of, noise=uniform),
-        "rotation": mech.Uniform(low_r, high_r) if high_r > low_r else mech.Constant(low_r),
-        "strain_xx": mech.Normal(0.0, strain_std),
-        "strain_yy": mech.Normal(0.0, strain_std),
-        "strain_xy": mech.Normal(0.0, strain_std),
-        "background": mech.Uniform(*background),
+        **{p: PresetParameter(p, scanners) for p in PARAMETERS},
         "pixel_area": pixel_area(),
         "clean": ImageFormation(shape=image_shape),
         "image": Detector(shape=image_shape, exact_below=exact_poisson_below),
     }
-    mechanisms["phase"] = mech.Function(realise, noise=uniform) if task == "phase" else mech.Bernoulli(0.5)
-    if task == "defect":
-        mechanisms["vacancy_fraction"] = mech.Function(vacancies_of, noise=nz.Uniform(shape=2))
-    else:
-        mechanisms["vacancy_fraction"] = mech.Uniform(low_v, high_v) if high_v > low_v else mech.Constant(low_v)
-    if task == "strain":
-        mechanisms["strain_xx"] = mech.Function(strain_of, noise=nz.Uniform(shape=2))
-    mechanisms.update({p: PresetParameter(p, scanners) for p in PARAMETERS})
-    return SCM(graph, mechanisms)

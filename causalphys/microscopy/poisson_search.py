@@ -1,6 +1,6 @@
 """The exact Poisson quantile's sequential search, compiled (numba) for the CPU.
 
-:func:`causalphys.microscopy.detector._exact_quantile` searches in lockstep with torch operations: every step is a
+:func:`causalphys.microscopy.poisson.exact_quantile` searches in lockstep with torch operations: every step is a
 few element-wise operations over a block, issued from Python, so on the CPU the search is bound by the
 interpreter and holds the GIL between operations (two threads cannot share it). Here each element runs its own
 search to its own end in compiled code that releases the GIL, so the detector's chunks run on several threads.
@@ -9,7 +9,7 @@ The arithmetic is the torch search's, operation for operation, so that the count
 comes from torch's own ``exp`` (computed by the caller), ``q_k = q_{k-1} · λ`` (times the fold factor where the
 scalar ``s_k`` is folded into ``q``), and ``F(k) = fma(q_k, s_k, F(k-1))`` — torch's vectorised ``add(…, alpha=s)``
 is one fused multiply-add, and so is this. The scalars ``s_k`` (``s_k = s_{k-1} / k``, folded when below 1e-100)
-depend on ``k`` alone and are tabulated once per call. ``tests/microscopy/test_detector.py`` checks the two paths
+depend on ``k`` alone and are tabulated once per call. ``tests/microscopy/test_poisson.py`` checks the two paths
 against each other element by element.
 """
 

@@ -21,7 +21,7 @@ RecordedInstrument` gives ``σ_rec``, ``D_rec``, the black level ``x₀`` and ga
   intensity. Where the stack holds counts and a unit is neither blurred nor moved, ``b`` is a whole number of
   electrons and the lower dose is exact binomial thinning, ``e = F⁻¹_Bin(b, p)(u₀)`` (:func:`binomial_icdf`).
 - Detector: gain, offset, read noise and saturation as in :class:`~causalphys.microscopy.detector.Detector`; the
-  counts are drawn by the same inverse-CDF map (:func:`~causalphys.microscopy.detector.poisson_icdf`) from explicit
+  counts are drawn by the same inverse-CDF map (:func:`~causalphys.microscopy.poisson.poisson_icdf`) from explicit
   uniforms, so a counterfactual (same unit, another setting) keeps the quantiles.
 
 At the recorded defaults (every instrument node at its default value) the node is the recording itself, exactly.
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from causalphys.errors import ParameterError
-from causalphys.microscopy.detector import poisson_icdf
+from causalphys.microscopy.poisson import U_CAP, poisson_icdf
 from causalphys.microscopy.resample import gaussian_blur, kept_noise, resample, scan_positions
 from causalphys.scm import noise as nz
 from causalphys.scm.mechanism import Mechanism
@@ -78,7 +78,6 @@ SCAN_MOVES = (  # the scan distortions (drift, jitter, mains pick-up, calibratio
     "scan_shear",
     "scan_rotation",
 )
-_U_CAP = 1.0 - 2.0**-40  # as in the Poisson search: F(k) in float64 is good to ~1e-13
 
 
 def _error(node: str, message: str) -> ParameterError:
@@ -100,7 +99,7 @@ def binomial_icdf(trials: torch.Tensor, p: torch.Tensor, u: torch.Tensor) -> tor
     """
     k, p, u = torch.broadcast_tensors(*(torch.as_tensor(t).to(torch.float64) for t in (trials, p, u)))
     shape = k.shape
-    k, p, u = k.reshape(-1), p.reshape(-1), u.reshape(-1).clamp(0.0, _U_CAP)
+    k, p, u = k.reshape(-1), p.reshape(-1), u.reshape(-1).clamp(0.0, U_CAP)  # as in the Poisson search
     if bool(((k < 0) | (k != k.round())).any()):
         raise ParameterError("binomial thinning needs whole numbers of trials (counts) >= 0")
     if bool(((p < 0) | (p > 1)).any()):

@@ -28,7 +28,6 @@ a seeded random order). After every measurement each method names a hypothesis: 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -43,7 +42,8 @@ from sklearn.gaussian_process.kernels import ConstantKernel, DotProduct
 import causalphys as cp
 from causalphys.active import Hypothesis, HypothesisLearner, log_evidences
 from causalphys.atomic import write_text
-from causalphys.evaluation.store import FIELDS, config_hash, rows_to_csv
+from causalphys.evaluation import Study
+from causalphys.evaluation.store import FIELDS, config_hash
 
 HERE = Path(__file__).resolve().parent / "hypothesis"
 TRUTHS = ("none", "drift", "mains")
@@ -424,23 +424,20 @@ def main(argv=None):
             )
     write_text(config_path, json.dumps({"config": config, "hash": config_hash(config)}, indent=2) + "\n")
     preset = {p.name: p for p in cp.load_scanners([args.preset])}[args.preset]
-    rows = list(csv.DictReader(open(results))) if results.exists() else []
-    done = {(r["run"], r["env"]) for r in rows}
+    study = Study(results, key=("run", "env"), fields=COLUMNS)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for truth in TRUTHS:
-            if (f"seed{seed}", truth) in done:
-                continue
             started = time.perf_counter()
-            new = run_one(preset, truth, seed, args)
-            rows += new
-            write_text(results, rows_to_csv(rows, COLUMNS))
+            new = study.run((f"seed{seed}", truth), run_one, preset, truth, seed, args)
+            if new is None:
+                continue
             named = {
                 f"{r['trainer']}/{r['selection']}": TRUTHS[int(r["value"])] for r in new if r["metric"] == "named_final"
             }
             print(f"seed {seed} {truth}: {named} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    summary = table(rows, args.budget)
+    summary = table(study.rows, args.budget)
     write_text(args.out / "table.md", summary)
-    plot(rows, args.out / "fraction_correct.png")
+    plot(study.rows, args.out / "fraction_correct.png")
     print(summary)
 
 

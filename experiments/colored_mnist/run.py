@@ -18,7 +18,6 @@ study resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -27,8 +26,7 @@ from pathlib import Path
 import torch
 
 import causalphys as cp
-from causalphys.atomic import write_text
-from causalphys.evaluation.store import rows_to_csv
+from causalphys.evaluation import Study
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MNIST = HERE.parents[1].parent / "shared" / "data" / "mnist" / "mnist.npz"
@@ -116,10 +114,6 @@ def run(method: str, seed: int, images, digits, max_steps: int | None = None) ->
     return rows
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
-    write_text(path, rows_to_csv(rows))
-
-
 def table(rows: list[dict]) -> str:
     lines = ["| method | seeds | train accuracy (%) | test accuracy (%) |", "|---|---|---|---|"]
     for method in METHODS:
@@ -153,20 +147,16 @@ def main(argv=None):
         raise SystemExit(f"unknown method(s) {unknown}; methods are {list(METHODS)}")
     images, digits = cp.data.load_mnist(args.mnist)
     args.out.mkdir(parents=True, exist_ok=True)
-    results = args.out / "results.csv"
-    rows = list(csv.DictReader(open(results))) if results.exists() else []
-    done = {(r["trainer"], r["run"]) for r in rows}
+    study = Study(args.out / "results.csv", key=("trainer", "run"), fields=FIELDS)
     for seed in range(args.seeds):
         for method in methods:
-            if (method, f"seed{seed}") in done:
+            new = study.run((method, f"seed{seed}"), run, method, seed, images, digits, args.max_steps)
+            if new is None:  # already in results.csv
                 continue
-            new = run(method, seed, images, digits, args.max_steps)
             seconds = new[-1]["value"]
-            rows += new
-            write_rows(results, rows)
             accs = {r["env"]: round(r["value"], 3) for r in new if r["metric"] == "accuracy"}
             print(f"{method} seed {seed}: {accs} ({seconds:.0f} s)", file=sys.stderr, flush=True)
-    summary = table(rows)
+    summary = table(study.rows)
     (args.out / "table.md").write_text(summary)
     print(summary)
 

@@ -24,7 +24,6 @@ atomically after every run, so an interrupted study resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import time
@@ -34,8 +33,8 @@ import torch
 
 import causalphys as cp
 from causalphys.atomic import write_text
+from causalphys.evaluation import Study
 from causalphys.evaluation.latents import mcc
-from causalphys.evaluation.store import rows_to_csv
 
 HERE = Path(__file__).resolve().parent
 SELECTION = "final-step"
@@ -141,13 +140,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds")
@@ -163,20 +155,18 @@ def main(argv=None) -> None:
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    results, table_path = args.out / "results.csv", args.out / "table.md"
-    rows = read_rows(results)
-    done = {(r["trainer"], r["run"]) for r in rows if r["metric"] == "seconds"}
+    table_path = args.out / "table.md"
+    # a (method, seed) is finished once its last row, the wall-clock seconds, is in results.csv
+    study = Study(args.out / "results.csv", key=("trainer", "run"), finished=lambda row: row["metric"] == "seconds")
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for method in methods:
-            if (method, f"seed{seed}") in done:
+            new = study.run((method, f"seed{seed}"), run, method, seed, args.n_per_segment, args.max_steps)
+            if new is None:
                 continue
-            new = run(method, seed, args.n_per_segment, args.max_steps)
-            rows += new
-            write_text(results, rows_to_csv(rows))
-            write_text(table_path, table(rows))
+            write_text(table_path, table(study.rows))
             summary = {r["metric"]: round(float(r["value"]), 4) for r in new}
             print(f"seed {seed} {method}: {summary}", flush=True)
-    text = table(rows)
+    text = table(study.rows)
     write_text(table_path, text)
     sys.stdout.write(text)
 

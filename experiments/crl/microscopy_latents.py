@@ -14,7 +14,6 @@ scanners and for the lab with two scanners no training lab has. Writes ``latents
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -26,12 +25,11 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import causalphys as cp
-from causalphys.atomic import write_text
 from causalphys.data.tensors import standardize_images
+from causalphys.evaluation import Study
 from causalphys.evaluation.harness import net_factory
 from causalphys.evaluation.latents import disentanglement_table
 from causalphys.evaluation.report import markdown_table
-from causalphys.evaluation.store import rows_to_csv
 from causalphys.nets import SmallCNN
 from causalphys.nets.modes import evaluating
 from causalphys.run import CONF_DIR
@@ -78,6 +76,38 @@ def features(trainer, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([trainer.net_.features(c) for c in x.split(512)])
 
 
+def fit_and_probe(run: str, name: str, learner, make_net, data, groups) -> list[dict]:
+    """Fit ``learner`` on a new net (``content_style`` on the counterfactual pairs too) and return its tidy rows: the
+    probes' R² from its features to every latent, per group of labs, and its test-lab accuracy (the last row)."""
+    net = make_net(data.input_shape, data.n_outputs)
+    if name == "content_style":
+        learner.fit(net, data.train, pairs=data.pairs)
+    else:
+        learner.fit(net, data.train)
+    new = []
+    for group, (x_lat, t_lat) in groups.items():
+        z = features(learner, x_lat)
+        for probe in ("linear", "nonlinear"):
+            for r in disentanglement_table(
+                z, t_lat, blocks={group: list(range(z.shape[1]))}, names=SAMPLE + INSTRUMENT, probe=probe
+            ):
+                new.append({"run": run, "trainer": name, **r})
+    test_x, test_y = data.test["test"]
+    accuracy = (learner.predict(test_x).argmax(1) == test_y).float().mean().item()
+    new.append(
+        {
+            "run": run,
+            "trainer": name,
+            "block": "head",
+            "variable": "label",
+            "probe": "test_lab",
+            "metric": "accuracy",
+            "value": accuracy,
+        }
+    )
+    return new
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -89,14 +119,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("CAUSALPHYS_THREADS", "1")))
     args.out.mkdir(parents=True, exist_ok=True)
-    results = args.out / "latents.csv"
-    rows = list(csv.DictReader(open(results))) if results.exists() else []
-    done = {(r["run"], r["trainer"]) for r in rows}
+    study = Study(args.out / "latents.csv", key=("run", "trainer"), fields=FIELDS)
     bench = benchmark(args.n_train, args.n_train // 2)
     make_net = net_factory(SmallCNN, width=16, strides=(2, 2, 1, 1))
     for seed in range(args.seeds):
         run = f"seed{seed}"
-        if {(run, "content_style"), (run, "erm")} <= done:
+        if study.done((run, "content_style")) and study.done((run, "erm")):
             continue
         started = time.perf_counter()
         data = bench.load(seed)
@@ -108,48 +136,17 @@ def main(argv=None):
             "erm": cp.trainers.ERM(steps=args.steps, seed=seed, progress=False),
         }
         for name, learner in learners.items():
-            if (run, name) in done:
+            new = study.run((run, name), fit_and_probe, run, name, learner, make_net, data, groups)
+            if new is None:
                 continue
-            net = make_net(data.input_shape, data.n_outputs)
-            if name == "content_style":
-                learner.fit(net, data.train, pairs=data.pairs)
-            else:
-                learner.fit(net, data.train)
-            new = []
-            for group, (x_lat, t_lat) in groups.items():
-                z = features(learner, x_lat)
-                for probe in ("linear", "nonlinear"):
-                    for r in disentanglement_table(
-                        z, t_lat, blocks={group: list(range(z.shape[1]))}, names=SAMPLE + INSTRUMENT, probe=probe
-                    ):
-                        new.append({"run": run, "trainer": name, **r})
-            test_x, test_y = data.test["test"]
-            accuracy = (learner.predict(test_x).argmax(1) == test_y).float().mean().item()
-            new.append(
-                {
-                    "run": run,
-                    "trainer": name,
-                    "block": "head",
-                    "variable": "label",
-                    "probe": "test_lab",
-                    "metric": "accuracy",
-                    "value": accuracy,
-                }
-            )
-            rows += new
-            _write(results, rows)
             print(
-                f"{run} {name}: test-lab accuracy {accuracy:.3f} ({time.perf_counter() - started:.0f} s)",
+                f"{run} {name}: test-lab accuracy {new[-1]['value']:.3f} ({time.perf_counter() - started:.0f} s)",
                 file=sys.stderr,
                 flush=True,
             )
-    table = _table(rows)
+    table = _table(study.rows)
     (args.out / "latents.md").write_text(table)
     print(table)
-
-
-def _write(path: Path, rows: list[dict]) -> None:
-    write_text(path, rows_to_csv(rows, FIELDS))
 
 
 def _table(rows: list[dict]) -> str:

@@ -45,7 +45,6 @@ which is all InfoNCE constrains), ``--style-penalty`` (weight of the gap between
 from __future__ import annotations
 
 import argparse
-import csv
 import inspect
 import math
 import os
@@ -62,10 +61,10 @@ from omegaconf import OmegaConf
 import causalphys as cp
 from causalphys.atomic import write_text
 from causalphys.data.tensors import standardize_images
+from causalphys.evaluation import Study
 from causalphys.evaluation.harness import net_factory
 from causalphys.evaluation.latents import disentanglement_table
 from causalphys.evaluation.report import markdown_table
-from causalphys.evaluation.store import rows_to_csv
 from causalphys.microscopy import PHASES, fft_peak
 from causalphys.nets import SmallCNN
 from causalphys.nets.modes import evaluating
@@ -240,6 +239,19 @@ def run_content_style(bench, groups, args, seed: int, make_net) -> list[dict]:
     return rows
 
 
+def score_reader(cell: tuple[str, str, str], bench, train_envs, groups, args, seed: int, make_net) -> list[dict]:
+    """The rows of one ``(setting, run, reader)``: the reader's scores (:func:`run_fft`, :func:`run_supervised` or
+    :func:`run_content_style`), each row named by the cell."""
+    setting, run, reader = cell
+    if reader == "fft_peaks":
+        new = run_fft(groups, args.n_fft, seed)
+    elif reader == "supervised":
+        new = run_supervised(bench, train_envs, groups, args, seed, make_net)
+    else:
+        new = run_content_style(bench, groups, args, seed, make_net)
+    return [{"setting": setting, "run": run, "trainer": reader, **r} for r in new]
+
+
 def _direct(group: str, variable: str, value: float) -> dict:
     return {"block": group, "variable": variable, "probe": "direct", "metric": "r2", "value": value}
 
@@ -287,31 +299,23 @@ def main(argv=None):
         parser.error(f"unknown reader(s) {unknown}; readers are {list(READERS)}")
     torch.set_num_threads(int(os.environ.get("CAUSALPHYS_THREADS", "1")))
     args.out.mkdir(parents=True, exist_ok=True)
-    results = args.out / "results.csv"
-    rows = list(csv.DictReader(open(results))) if results.exists() else []
     setting = setting_name(args) + (f", {args.tag}" if args.tag else "")
-    done = {(r["setting"], r["run"], r["trainer"]) for r in rows}
+    study = Study(args.out / "results.csv", key=("setting", "run", "trainer"), fields=FIELDS)
     bench = benchmark(args, args.n_pairs or args.n_train // 2)
     make_net = net_factory(SmallCNN, width=args.width, strides=(2, 2, 1, 1), features=args.features or None)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         run = f"seed{seed}"
-        todo = [r for r in readers if (setting, run, r) not in done]
+        todo = [r for r in readers if not study.done((setting, run, r))]
         if not todo:
             continue
         train_envs, test_envs, _ = bench.environments()
         groups = latents_sample(bench, {**train_envs, **test_envs}, args.n_latents, seed, "latents")
         for reader in todo:
             started = time.perf_counter()
-            if reader == "fft_peaks":
-                new = run_fft(groups, args.n_fft, seed)
-            elif reader == "supervised":
-                new = run_supervised(bench, train_envs, groups, args, seed, make_net)
-            else:
-                new = run_content_style(bench, groups, args, seed, make_net)
-            rows += [{"setting": setting, "run": run, "trainer": reader, **r} for r in new]
-            write_text(results, rows_to_csv(rows, FIELDS))
+            cell = (setting, run, reader)
+            study.run(cell, score_reader, cell, bench, train_envs, groups, args, seed, make_net)
             print(f"{setting} {run} {reader}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    table = _table(rows)
+    table = _table(study.rows)
     write_text(args.out / "table.md", table)
     print(table)
 

@@ -87,15 +87,49 @@ class SlurmLauncher(SubmititSlurmLauncher):
         return executor
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from submitit.core.utils import UncompletedJobError
+        """Submit the sweep's unfinished runs as one job array, wait for all of them and return one
+        :class:`JobReturn` per run (a finished run's without resubmitting it); raise :class:`SlurmSweepError` naming
+        every run that failed."""
+        sweep_dir = self._sweep_dir()
+        returns, todo = self._finished_runs(job_overrides)
+        log.info(
+            "Slurm: submitting %d of %d run(s) of %s (%d already finished)",
+            len(todo),
+            len(job_overrides),
+            sweep_dir,
+            len(job_overrides) - len(todo),
+        )
+        if not todo:
+            return returns  # type: ignore[return-value]
+        started = time.perf_counter()
+        jobs = self._submit(job_overrides, todo, initial_job_idx)
+        failures = self._wait(jobs, todo, returns, started)
+        if failures:
+            done = sum(1 for r in returns if r is not None and r.status == JobStatus.COMPLETED)
+            raise SlurmSweepError(
+                f"{len(failures)} of {len(job_overrides)} run(s) of the sweep in {sweep_dir} failed on Slurm:\n  "
+                + "\n  ".join(failures)
+                + f"\nThe {done} finished run(s) are kept; run the same command again to resubmit only the others."
+            )
+        return returns  # type: ignore[return-value]
 
+    def _sweep_dir(self) -> Path:
+        """The sweep folder (``hydra.sweep.dir``), created, with ``hydra.sweep.mode`` if set (as
+        hydra-submitit-launcher does)."""
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        if "mode" in self.config.hydra.sweep:  # as hydra-submitit-launcher does
+        if "mode" in self.config.hydra.sweep:
             os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+        return sweep_dir
+
+    def _finished_runs(
+        self, job_overrides: Sequence[Sequence[str]]
+    ) -> tuple[list[JobReturn | None], list[tuple[int, str]]]:
+        """One slot per run, holding a completed :class:`JobReturn` for the runs whose results are already there
+        (``None`` for the others), and the others as ``(index in job_overrides, run folder name)``."""
         returns: list[JobReturn | None] = [None] * len(job_overrides)
-        todo: list[tuple[int, str]] = []  # (index in job_overrides, run folder name)
+        todo: list[tuple[int, str]] = []
         for i, overrides in enumerate(job_overrides):
             sweep_config, folder, finished = self._run_state(overrides)
             if finished:
@@ -109,16 +143,13 @@ class SlurmLauncher(SubmititSlurmLauncher):
                 )
             else:
                 todo.append((i, folder.name))
-        log.info(
-            "Slurm: submitting %d of %d run(s) of %s (%d already finished)",
-            len(todo),
-            len(job_overrides),
-            sweep_dir,
-            len(job_overrides) - len(todo),
-        )
-        if not todo:
-            return returns  # type: ignore[return-value]
+        return returns, todo
 
+    def _submit(
+        self, job_overrides: Sequence[Sequence[str]], todo: list[tuple[int, str]], initial_job_idx: int
+    ) -> list:
+        """Submit the runs ``todo`` as one job array (each job runs one Hydra job, as hydra-submitit-launcher's
+        ``__call__`` does) and return its submitit jobs, in the order of ``todo``."""
         params = []
         for i, name in todo:
             log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])) or name)
@@ -131,41 +162,44 @@ class SlurmLauncher(SubmititSlurmLauncher):
                     Singleton.get_state(),
                 )
             )
-        started = time.perf_counter()
         jobs = self._executor().map_array(self, *zip(*params))
         log.info("Slurm: submitted job array %s; logs in %s", jobs[0].job_id.split("_")[0], jobs[0].paths.folder.parent)
+        return jobs
 
+    def _wait(
+        self, jobs: list, todo: list[tuple[int, str]], returns: list[JobReturn | None], started: float
+    ) -> list[str]:
+        """Wait for every job (polling every :data:`POLL_S` seconds), putting each run's :class:`JobReturn` in
+        ``returns`` as its job ends (:meth:`_collect`); return one line per failed run. ``started``: when the
+        array was submitted (``time.perf_counter()``)."""
         failures: list[str] = []
         pending = dict(enumerate(jobs))
         while pending:
             for k in [k for k, job in pending.items() if job.done()]:
                 job, (i, name) = pending.pop(k), todo[k]
-                try:
-                    ret = job.results()[0]
-                except UncompletedJobError:  # killed, cancelled, timed out, out of memory...
-                    state = job.state
-                    failures.append(f"{name}: job {job.job_id} ended {state} without a result; log {job.paths.stderr}")
-                    log.error("%s: job %s ended %s without a result", name, job.job_id, state)
-                    continue
-                returns[i] = ret
-                if ret.status == JobStatus.COMPLETED:
-                    log.info(
-                        "%s: done (job %s, %.0f s after submission)", name, job.job_id, time.perf_counter() - started
-                    )
-                else:
-                    error = ret._return_value
-                    failures.append(
-                        f"{name}: {type(error).__name__}: {error} (job {job.job_id}; log {job.paths.stderr})"
-                    )
-                    log.error("%s: failed in job %s: %s: %s", name, job.job_id, type(error).__name__, error)
+                returns[i], failure = self._collect(job, name, started)
+                if failure is not None:
+                    failures.append(failure)
             if pending:
                 time.sleep(POLL_S)
+        return failures
 
-        if failures:
-            done = sum(1 for r in returns if r is not None and r.status == JobStatus.COMPLETED)
-            raise SlurmSweepError(
-                f"{len(failures)} of {len(job_overrides)} run(s) of the sweep in {sweep_dir} failed on Slurm:\n  "
-                + "\n  ".join(failures)
-                + f"\nThe {done} finished run(s) are kept; run the same command again to resubmit only the others."
-            )
-        return returns  # type: ignore[return-value]
+    @staticmethod
+    def _collect(job, name: str, started: float) -> tuple[JobReturn | None, str | None]:
+        """The outcome of the ended ``job`` of run ``name``, logged: its :class:`JobReturn` (``None`` if the job
+        ended without one: killed, cancelled, timed out, out of memory...) and, if the run failed, a line naming
+        its error or Slurm state, its job and its log (``None`` if it completed)."""
+        from submitit.core.utils import UncompletedJobError
+
+        try:
+            ret = job.results()[0]
+        except UncompletedJobError:
+            state = job.state
+            log.error("%s: job %s ended %s without a result", name, job.job_id, state)
+            return None, f"{name}: job {job.job_id} ended {state} without a result; log {job.paths.stderr}"
+        if ret.status == JobStatus.COMPLETED:
+            log.info("%s: done (job %s, %.0f s after submission)", name, job.job_id, time.perf_counter() - started)
+            return ret, None
+        error = ret._return_value
+        log.error("%s: failed in job %s: %s: %s", name, job.job_id, type(error).__name__, error)
+        return ret, f"{name}: {type(error).__name__}: {error} (job {job.job_id}; log {job.paths.stderr})"
