@@ -7,7 +7,7 @@ import warnings
 
 import torch
 
-from causalphys.trainers import params as check
+from causalphys import checks
 from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
 from causalphys.trainers.schedule import annealed_weight
 
@@ -43,9 +43,9 @@ class AnnealedPenaltyTrainer(Trainer):
         **kwargs,
     ):
         owner = type(self).__name__
-        self.penalty_weight = check.nonnegative_float(owner, "penalty_weight", penalty_weight)
-        self.penalty_anneal_steps = check.nonnegative_int(owner, "penalty_anneal_steps", penalty_anneal_steps)
-        self.restart_optimizer = check.boolean(owner, "restart_optimizer", restart_optimizer)
+        self.penalty_weight = checks.nonnegative_float(f"{owner} penalty_weight", penalty_weight)
+        self.penalty_anneal_steps = checks.nonnegative_int(f"{owner} penalty_anneal_steps", penalty_anneal_steps)
+        self.restart_optimizer = checks.boolean(f"{owner} restart_optimizer", restart_optimizer)
         super().__init__(**kwargs)
 
     def prepare(self, env_names: list[object]) -> None:

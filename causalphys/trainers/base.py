@@ -16,13 +16,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from causalphys import checks
 from causalphys.atomic import save_torch
 from causalphys.errors import ParameterError
 from causalphys.nets.init import reinitialize
 from causalphys.nets.modes import evaluating
 from causalphys.seeding import derive_seed, make_generator
 from causalphys.trainers import checkpoint as ckpt_files
-from causalphys.trainers import params as check
 from causalphys.trainers.errors import CheckpointError, DataError, DataTypeError, NotFittedError
 from causalphys.trainers.losses import TASKS, task_loss
 from causalphys.trainers.validation import check_envs, check_net, check_targets, count_outputs
@@ -93,28 +93,26 @@ class Trainer(abc.ABC):
         reset_net: bool = True,
     ):
         owner = type(self).__name__
-        self.lr = check.positive_float(owner, "lr", lr)
-        self.weight_decay = check.nonnegative_float(owner, "weight_decay", weight_decay)
-        self.l2 = check.nonnegative_float(owner, "l2", l2)
-        self.batch_size = None if batch_size is None else check.positive_int(owner, "batch_size", batch_size)
-        self.steps = check.nonnegative_int(owner, "steps", steps)
-        self.task = check.choice(owner, "task", task, TASKS)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ParameterError(f"{owner} seed must be an int, got {seed!r}")
-        self.seed = seed
+        self.lr = checks.positive_float(f"{owner} lr", lr)
+        self.weight_decay = checks.nonnegative_float(f"{owner} weight_decay", weight_decay)
+        self.l2 = checks.nonnegative_float(f"{owner} l2", l2)
+        self.batch_size = checks.positive_int(f"{owner} batch_size", batch_size, none_ok=True)
+        self.steps = checks.nonnegative_int(f"{owner} steps", steps)
+        self.task = checks.choice(f"{owner} task", task, TASKS)
+        self.seed = checks.integer(f"{owner} seed", seed)
         try:
             torch.device(device)
         except (RuntimeError, TypeError) as e:
             raise ParameterError(f"{owner} device {device!r} is not a torch device: {e}") from e
         self.device = device
-        self.checkpoint_every = check.nonnegative_int(owner, "checkpoint_every", checkpoint_every)
+        self.checkpoint_every = checks.nonnegative_int(f"{owner} checkpoint_every", checkpoint_every)
         if self.checkpoint_every and checkpoint_dir is None:
             raise ParameterError(f"{owner} checkpoint_every={checkpoint_every} needs a checkpoint_dir")
         if self.checkpoint_every and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
             raise ParameterError(f"{owner} checkpoint_dir {str(checkpoint_dir)!r} is a file, not a folder")
         self.checkpoint_dir = checkpoint_dir
-        self.progress = check.boolean(owner, "progress", progress)
-        self.reset_net = check.boolean(owner, "reset_net", reset_net)
+        self.progress = checks.boolean(f"{owner} progress", progress)
+        self.reset_net = checks.boolean(f"{owner} reset_net", reset_net)
         self._fitting = False
         self._rng_state: dict[str, torch.Tensor] = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from causalphys.trainers import params as check
+from causalphys import checks
 from causalphys.trainers.base import Batch, Trainer
 
 
@@ -32,7 +32,7 @@ class GroupDRO(Trainer):
     min_envs = 2
 
     def __init__(self, eta: float = 0.01, **kwargs):
-        self.eta = check.nonnegative_float(type(self).__name__, "eta", eta)
+        self.eta = checks.nonnegative_float(f"{type(self).__name__} eta", eta)
         super().__init__(**kwargs)
 
     def prepare(self, env_names: list[object]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from causalphys.trainers import params as check
+from causalphys import checks
 from causalphys.trainers.base import Batch
 from causalphys.trainers.irm import IRM
 from causalphys.trainers.penalties import feature_variance
@@ -27,8 +27,8 @@ class IBIRM(IRM):
 
     def __init__(self, ib_penalty_weight: float = 100.0, ib_anneal_steps: int = 500, **kwargs):
         owner = type(self).__name__
-        self.ib_penalty_weight = check.nonnegative_float(owner, "ib_penalty_weight", ib_penalty_weight)
-        self.ib_anneal_steps = check.nonnegative_int(owner, "ib_anneal_steps", ib_anneal_steps)
+        self.ib_penalty_weight = checks.nonnegative_float(f"{owner} ib_penalty_weight", ib_penalty_weight)
+        self.ib_anneal_steps = checks.nonnegative_int(f"{owner} ib_anneal_steps", ib_anneal_steps)
         super().__init__(**kwargs)
 
     def extra_terms(

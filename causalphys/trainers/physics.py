@@ -29,9 +29,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.trainers import checkpoint as ckpt_files
-from causalphys.trainers import params as check
 from causalphys.trainers.base import Batch, Trainer
 from causalphys.trainers.errors import DataError, DataTypeError
 
@@ -47,7 +47,7 @@ class InstrumentRandomization(Trainer):
     needs_views = True
 
     def __init__(self, views_per_step: int = 1, **kwargs):
-        self.views_per_step = check.positive_int(type(self).__name__, "views_per_step", views_per_step)
+        self.views_per_step = checks.positive_int(f"{type(self).__name__} views_per_step", views_per_step)
         super().__init__(**kwargs)
 
     # ----------------------------------------------------------------------------------------------- data
@@ -179,7 +179,7 @@ class CounterfactualInvariance(InstrumentRandomization):
 
     def __init__(self, penalty_weight: float = 10.0, views_per_step: int = 2, **kwargs):
         owner = type(self).__name__
-        self.penalty_weight = check.nonnegative_float(owner, "penalty_weight", penalty_weight)
+        self.penalty_weight = checks.nonnegative_float(f"{owner} penalty_weight", penalty_weight)
         if views_per_step < 2:
             raise ParameterError(
                 f"{owner} views_per_step must be >= 2 (the penalty compares views), got {views_per_step}"
