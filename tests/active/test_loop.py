@@ -297,7 +297,7 @@ def test_prediction_shift_warms_up_and_names_bad_settings():
         strategy.choose(state, make_generator(0))
     with pytest.raises(ValueError, match="pool_size must be a positive integer"):
         PredictionShiftStrategy(pool_size=0)
-    with pytest.raises(ValueError, match="prior_count must be a positive number"):
+    with pytest.raises(ValueError, match="prior_count must be a positive finite number"):
         PredictionShiftStrategy(prior_count=0)
 
 
