@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 
 Split = tuple[torch.Tensor, torch.Tensor]
@@ -180,14 +181,6 @@ class Benchmark:
         return ""
 
 
-def positive_setting(value, key: str) -> int:
-    """``value`` if it is a positive int (not a bool); else a :class:`ParameterError` naming the setting ``key``
-    (e.g. ``benchmark.n_train``)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"{key} must be a positive integer, got {value!r}")
-    return value
-
-
 VIEW_KEYS = ("source", "prior", "per_unit", "units")
 
 
@@ -217,6 +210,4 @@ def check_view_settings(views: Mapping, sources: Sequence[str], key: str, why: s
         got = type(views.get("prior")).__name__
         raise ParameterError(f"{key}.source=prior needs views.prior, a scanner preset (conf/prior/); got {got}")
     for name, default in (("per_unit", 2), ("units", None)):
-        value = views.get(name, default)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ParameterError(f"{key}.{name} must be a positive integer, got {value!r}")
+        checks.positive_int(f"{key}.{name}", views.get(name, default), none_ok=name == "units")

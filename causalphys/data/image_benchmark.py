@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from causalphys import checks
 from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, Shift, check_view_settings
 from causalphys.data.images import (
     CACHE_VERSION,
@@ -95,15 +96,6 @@ def _names(key: str, value: object) -> list[str] | None:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ParameterError(f"{key} must be a list of names, got {value!r} ({type(value).__name__})")
     return [str(v) for v in value]
-
-
-def _positive(key: str, value: object, *, integer: bool = False, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value <= 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ParameterError(f"{key} must be {kind}{' or null' if allow_none else ''}, got {value!r}")
 
 
 class ImageBenchmark(Benchmark):
@@ -182,13 +174,12 @@ class ImageBenchmark(Benchmark):
             )
         if not isinstance(self.name, str) or not self.name:
             raise ParameterError(f"name must be a non-empty string, got {self.name!r}")
-        for key, allowed in (("task", TASKS), ("split_by", SPLITS)):
-            if getattr(self, key) not in allowed:
-                raise ParameterError(f"{key} must be one of {list(allowed)}, got {getattr(self, key)!r}")
-        _positive("pixel_size", self.pixel_size)
-        _positive("tile", self.tile, integer=True)
-        _positive("stride", self.stride, integer=True, allow_none=True)
-        _positive("default_pixel_size", self.default_pixel_size, allow_none=True)
+        checks.choice("task", self.task, TASKS)
+        checks.choice("split_by", self.split_by, SPLITS)
+        checks.positive_float("pixel_size", self.pixel_size)
+        checks.positive_int("tile", self.tile)
+        checks.positive_int("stride", self.stride, none_ok=True)
+        checks.positive_float("default_pixel_size", self.default_pixel_size, none_ok=True)
         if self.default_unit is not None:
             to_angstrom(1.0, self.default_unit, source="default_unit")
         vf = self.val_fraction

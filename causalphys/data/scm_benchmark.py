@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
+from causalphys import checks
 from causalphys.data.benchmark import ROLES, Benchmark, BenchmarkData, EnvironmentInfo, Shift
 from causalphys.data.tensors import environment_tensors, input_tensor
 from causalphys.errors import CausalPhysError, ParameterError
@@ -63,12 +64,6 @@ def describe_interventions(spec: Mapping[str, object]) -> str:
         else:
             parts.append(f"{node} := {type(value).__name__}")
     return ", ".join(parts) or "observational"
-
-
-def _count(value: object, key: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive" if minimum > 0 else "a non-negative"
-        raise ParameterError(f"{key} must be {kind} integer, got {value!r}")
 
 
 class SCMBenchmark(Benchmark):
@@ -146,14 +141,12 @@ class SCMBenchmark(Benchmark):
                 "benchmark.scm must be a causalphys SCM (cp.SCM, or what the function named by "
                 f"scm: {{_target_: ...}} returns), got {type(self.scm).__name__}: {self.scm!r:.80}"
             )
-        if self.task not in TASKS:
-            raise ParameterError(f"benchmark.task must be one of {list(TASKS)}, got {self.task!r}")
+        checks.choice("benchmark.task", self.task, TASKS)
         for key in ("n_train", "n_val", "n_test", "chunk"):
-            _count(getattr(self, key), f"benchmark.{key}", 1)
+            checks.positive_int(f"benchmark.{key}", getattr(self, key))
         for key in ("n_counterfactual", "n_pairs"):
-            _count(getattr(self, key), f"benchmark.{key}", 0)
-        if not isinstance(self.oracle, bool):
-            raise ParameterError(f"benchmark.oracle must be true or false, got {self.oracle!r}")
+            checks.nonnegative_int(f"benchmark.{key}", getattr(self, key))
+        checks.boolean("benchmark.oracle", self.oracle)
         names = [self.inputs] if isinstance(self.inputs, str) else self.inputs
         if not isinstance(names, (list, tuple)) or not names:
             raise ParameterError(f"benchmark.inputs must be a node or a non-empty list of nodes, got {self.inputs!r}")

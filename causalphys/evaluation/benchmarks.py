@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
+from causalphys import checks
 from causalphys.data.benchmark import (
     Benchmark,
     BenchmarkData,
     EnvironmentInfo,
     check_view_settings,
-    positive_setting,
     view_counts,
 )
 from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
@@ -107,10 +107,10 @@ class ScannerShiftBenchmark(Benchmark):
             raise ParameterError(f"benchmark.task must be one of {list(TASKS[:2])}, got {self.lab_task!r}")
         if not 0.0 <= float(self.label_noise) <= 0.5:
             raise ParameterError(f"benchmark.label_noise must lie in [0, 0.5], got {self.label_noise!r}")
-        for key in ("n_train", "n_val", "n_test", "n_counterfactual", "n_pairs", "chunk", "image_size"):
-            if key in ("n_counterfactual", "n_pairs") and getattr(self, key) == 0:
-                continue
-            positive_setting(getattr(self, key), f"benchmark.{key}")
+        for key in ("n_train", "n_val", "n_test", "chunk", "image_size"):
+            checks.positive_int(f"benchmark.{key}", getattr(self, key))
+        for key in ("n_counterfactual", "n_pairs"):
+            checks.nonnegative_int(f"benchmark.{key}", getattr(self, key))
         roles = {}
         for lab, spec in self.labs.items():
             unknown = sorted(set(spec) - {"scanners", "consistency", "mains_frequency", "role"})

@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from causalphys import checks
 from causalphys.data.benchmark import (
     Benchmark,
     BenchmarkData,
     EnvironmentInfo,
     check_view_settings,
-    positive_setting,
     view_counts,
 )
 from causalphys.data.tensors import standardize_images
@@ -77,7 +77,7 @@ class ColumnBenchmark(Benchmark):
 
     def check(self) -> None:
         for key in ("n_train", "n_val", "n_test", "chunk", "image_size"):
-            positive_setting(getattr(self, key), f"benchmark.{key}")
+            checks.positive_int(f"benchmark.{key}", getattr(self, key))
         if not (isinstance(self.pixel_size, (int, float)) and self.pixel_size > 0):
             raise ParameterError(f"benchmark.pixel_size must be > 0 (Å), got {self.pixel_size!r}")
         if not self.train:
