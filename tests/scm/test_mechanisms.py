@@ -40,7 +40,7 @@ def test_categorical_frequencies():
     [
         (lambda: cp.mech.Bernoulli(1.2), r"Bernoulli.p must be a probability in \[0, 1\], got 1.2"),
         (lambda: cp.mech.Bernoulli(-0.1), "Bernoulli.p"),
-        (lambda: cp.mech.Normal(0.0, -1.0), "Normal.std must be a positive number"),
+        (lambda: cp.mech.Normal(0.0, -1.0), "Normal.std must be a positive finite number"),
         (lambda: cp.mech.Normal(0.0, 0.0), "Normal.std"),
         (lambda: cp.mech.Uniform(2.0, 1.0), "low < high"),
         (lambda: cp.mech.Categorical([0.5, 0.6]), "summing to 1"),
