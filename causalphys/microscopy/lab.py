@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import ImageFormation
@@ -59,12 +60,9 @@ class Lab:
     label_prior: float = 0.5
 
     def __post_init__(self):
-        if not 0.0 <= self.consistency <= 1.0:
-            raise ParameterError(f"lab {self.name!r}: consistency must be a probability, got {self.consistency}")
-        if not 0.0 <= self.label_prior <= 1.0:
-            raise ParameterError(f"lab {self.name!r}: label_prior must be a probability, got {self.label_prior}")
-        if self.mains_frequency <= 0:
-            raise ParameterError(f"lab {self.name!r}: mains_frequency must be > 0, got {self.mains_frequency}")
+        checks.probability(f"lab {self.name!r}: consistency", self.consistency)
+        checks.probability(f"lab {self.name!r}: label_prior", self.label_prior)
+        checks.positive_float(f"lab {self.name!r}: mains_frequency", self.mains_frequency)
 
 
 def _table(values, like: torch.Tensor) -> torch.Tensor:
