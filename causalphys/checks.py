@@ -96,6 +96,15 @@ def probability(label: str, value: object) -> float:
     return float(value)
 
 
+def fraction(label: str, value: object, *, zero_ok: bool = False) -> float:
+    """``value`` as a float if it is a real number in ``(0, 1)``, or in ``[0, 1)`` with ``zero_ok`` (a dropout
+    rate, a moving-average factor)."""
+    low_ok = _is_finite(value) and (value >= 0 if zero_ok else value > 0)
+    if not low_ok or value >= 1:
+        raise _fail(label, f"a number in {'[' if zero_ok else '('}0, 1)", value)
+    return float(value)
+
+
 def choice(label: str, value: object, options: Collection[object]) -> object:
     """``value`` if it is one of ``options``; the message lists them."""
     if value not in options:

@@ -182,11 +182,8 @@ class ImageBenchmark(Benchmark):
         checks.positive_float("default_pixel_size", self.default_pixel_size, none_ok=True)
         if self.default_unit is not None:
             to_angstrom(1.0, self.default_unit, source="default_unit")
-        vf = self.val_fraction
-        if isinstance(vf, bool) or not isinstance(vf, (int, float)) or not 0 < vf < 1:
-            raise ParameterError(f"val_fraction must be a number in (0, 1), got {vf!r}")
-        if not isinstance(self.labelled, bool):
-            raise ParameterError(f"labelled must be true or false, got {self.labelled!r}")
+        checks.fraction("val_fraction", self.val_fraction)
+        checks.boolean("labelled", self.labelled)
         train, test = _names("train", self.train), _names("test", self.test)
         if train == [] and self.task == "classification" and self.classes is None:
             raise ParameterError(

@@ -44,9 +44,7 @@ class MLP(FeatureNet):
             raise ParameterError(f"MLP in_features must be a positive int or a per-sample shape, got {in_features!r}")
         self.n_outputs = checks.positive_int("MLP n_outputs", n_outputs)
         self.hidden = tuple(checks.positive_int("MLP hidden width", h) for h in hidden)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ParameterError(f"MLP dropout must be in [0, 1), got {dropout!r}")
-        self.dropout = float(dropout)
+        self.dropout = checks.fraction("MLP dropout", dropout, zero_ok=True)
         if init not in _INITS:
             raise ParameterError(f"MLP init must be one of {list(_INITS)}, got {init!r}")
         self.init = init

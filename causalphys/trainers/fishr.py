@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.trainers.annealed import AnnealedPenaltyTrainer
 from causalphys.trainers.base import Batch
@@ -52,8 +53,7 @@ class Fishr(AnnealedPenaltyTrainer):
         penalty_anneal_steps: int = 1500,
         **kwargs,
     ):
-        if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
-            raise ParameterError(f"{type(self).__name__} ema must be a number in [0, 1), got {ema!r}")
+        checks.fraction(f"{type(self).__name__} ema", ema, zero_ok=True)
         if reduction not in ("mean", "sum"):
             raise ParameterError(f"{type(self).__name__} reduction must be 'mean' or 'sum', got {reduction!r}")
         self.ema = float(ema)
