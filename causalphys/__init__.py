@@ -21,7 +21,7 @@ from causalphys.scm import mech, noise
 from causalphys.scm.batch import Batch
 from causalphys.scm.dowhy_bridge import estimate_effect, from_gcm, identify_effect, to_gcm
 from causalphys.scm.environments import Environments
-from causalphys.scm.graph import ROLES, CausalGraph
+from causalphys.scm.graph import NODE_ROLES, CausalGraph
 from causalphys.scm.interventions import Do, Intervention, Replace, Scale, SetNoise, Shift
 from causalphys.scm.model import SCM
 from causalphys.seeding import derive_seed
@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ERM",
-    "ROLES",
+    "NODE_ROLES",
     "SCM",
     "Batch",
     "CausalGraph",

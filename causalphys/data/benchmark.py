@@ -17,7 +17,7 @@ from causalphys import checks
 from causalphys.errors import ParameterError
 
 Split = tuple[torch.Tensor, torch.Tensor]
-ROLES = ("train", "test")
+ENVIRONMENT_ROLES = ("train", "test")
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class EnvironmentInfo:
     axis: str = ""
 
     def __post_init__(self):
-        if self.role not in ROLES:
-            raise ParameterError(f"environment role must be one of {list(ROLES)}, got {self.role!r}")
+        if self.role not in ENVIRONMENT_ROLES:
+            raise ParameterError(f"environment role must be one of {list(ENVIRONMENT_ROLES)}, got {self.role!r}")
 
     def to_dict(self) -> dict:
         return {

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 
 from causalphys import checks
-from causalphys.data.benchmark import ROLES, Benchmark, BenchmarkData, EnvironmentInfo, Shift
+from causalphys.data.benchmark import ENVIRONMENT_ROLES, Benchmark, BenchmarkData, EnvironmentInfo, Shift
 from causalphys.data.tensors import environment_tensors, input_tensor
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.scm.batch import Batch
@@ -171,8 +171,8 @@ class SCMBenchmark(Benchmark):
             unknown = sorted(set(spec) - set(ENVIRONMENT_KEYS))
             if unknown:
                 raise ParameterError(f"{key}: unknown key(s) {unknown}; allowed: {list(ENVIRONMENT_KEYS)}")
-            if spec.get("role") not in ROLES:
-                raise ParameterError(f"{key}.role must be one of {list(ROLES)}, got {spec.get('role')!r}")
+            if spec.get("role") not in ENVIRONMENT_ROLES:
+                raise ParameterError(f"{key}.role must be one of {list(ENVIRONMENT_ROLES)}, got {spec.get('role')!r}")
             self._do(spec.get("do") or {}, f"{key}.do")
         if not any(spec["role"] == "train" for spec in specs.values()):
             roles = {env: spec["role"] for env, spec in specs.items()}

@@ -23,7 +23,7 @@ EDGES = (
     ("path_length", "spectrum"),
     ("baseline", "spectrum"),
 )
-ROLES = {
+SPECTROMETER_ROLES = {
     "temperature": "confounder",
     "concentration": "label",
     "path_length": "sample",
@@ -55,7 +55,7 @@ def spectrometer_scm(n_wavelengths: int = 64, drift_rate: float = 0.05) -> SCM:
         return (concentration * path_length)[:, None] * peak + baseline[:, None] * tilt
 
     return SCM(
-        CausalGraph(EDGES, roles=ROLES),
+        CausalGraph(EDGES, roles=SPECTROMETER_ROLES),
         {
             "temperature": mech.Normal(22.0, 2.0),
             "concentration": mech.Additive(lambda temperature: 1.0 + 0.15 * (temperature - 22.0), nz.Normal(0, 0.2)),
