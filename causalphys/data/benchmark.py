@@ -18,6 +18,11 @@ from causalphys.errors import ParameterError
 
 Split = tuple[torch.Tensor, torch.Tensor]
 ENVIRONMENT_ROLES = ("train", "test")
+PER_UNIT_TASKS = ("classification", "regression")
+"""Tasks with one target per unit: a class label, or a float (or vector of floats) to regress."""
+LEARNING_TASKS = (*PER_UNIT_TASKS, "dense")
+"""Every task a benchmark's data can pose (:attr:`BenchmarkData.task`) and a trainer can learn: the per-unit tasks
+and ``dense``, a map ``(K, H, W)`` per unit."""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,14 @@ from pathlib import Path
 import torch
 
 from causalphys import checks
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo, Shift, check_view_settings
+from causalphys.data.benchmark import (
+    PER_UNIT_TASKS,
+    Benchmark,
+    BenchmarkData,
+    EnvironmentInfo,
+    Shift,
+    check_view_settings,
+)
 from causalphys.data.images import (
     CACHE_VERSION,
     FileTiles,
@@ -52,7 +59,6 @@ from causalphys.data.tensors import standardize_images
 from causalphys.errors import ParameterError
 from causalphys.seeding import derive_seed, make_generator
 
-TASKS = ("classification", "regression")
 SPLITS = ("frame", "tile")
 
 
@@ -174,7 +180,7 @@ class ImageBenchmark(Benchmark):
             )
         if not isinstance(self.name, str) or not self.name:
             raise ParameterError(f"name must be a non-empty string, got {self.name!r}")
-        checks.choice("task", self.task, TASKS)
+        checks.choice("task", self.task, PER_UNIT_TASKS)
         checks.choice("split_by", self.split_by, SPLITS)
         checks.positive_float("pixel_size", self.pixel_size)
         checks.positive_int("tile", self.tile)

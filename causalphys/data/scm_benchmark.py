@@ -34,7 +34,14 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 
 from causalphys import checks
-from causalphys.data.benchmark import ENVIRONMENT_ROLES, Benchmark, BenchmarkData, EnvironmentInfo, Shift
+from causalphys.data.benchmark import (
+    ENVIRONMENT_ROLES,
+    PER_UNIT_TASKS,
+    Benchmark,
+    BenchmarkData,
+    EnvironmentInfo,
+    Shift,
+)
 from causalphys.data.tensors import environment_tensors, input_tensor
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.scm.batch import Batch
@@ -44,7 +51,6 @@ from causalphys.scm.model import SCM
 from causalphys.scm.oracle import cut_instrument_parents
 from causalphys.seeding import derive_seed, make_generator
 
-TASKS = ("classification", "regression")
 ENVIRONMENT_KEYS = ("role", "do")
 Progress = Callable[[str, int, int], None]
 
@@ -141,7 +147,7 @@ class SCMBenchmark(Benchmark):
                 "benchmark.scm must be a causalphys SCM (cp.SCM, or what the function named by "
                 f"scm: {{_target_: ...}} returns), got {type(self.scm).__name__}: {self.scm!r:.80}"
             )
-        checks.choice("benchmark.task", self.task, TASKS)
+        checks.choice("benchmark.task", self.task, PER_UNIT_TASKS)
         for key in ("n_train", "n_val", "n_test", "chunk"):
             checks.positive_int(f"benchmark.{key}", getattr(self, key))
         for key in ("n_counterfactual", "n_pairs"):

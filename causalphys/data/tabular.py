@@ -29,11 +29,10 @@ import pandas as pd
 import torch
 
 from causalphys import checks
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
+from causalphys.data.benchmark import PER_UNIT_TASKS, Benchmark, BenchmarkData, EnvironmentInfo
 from causalphys.errors import ParameterError
 from causalphys.seeding import derive_seed, make_generator
 
-TASKS = ("classification", "regression")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """Relative paths that do not exist relative to the working directory are resolved against this folder."""
 
@@ -127,7 +126,7 @@ class TabularBenchmark(Benchmark):
     # ------------------------------------------------------------------ settings
     def check(self) -> None:
         """Validate every setting that can be checked without reading the file; errors name the key."""
-        checks.choice("task", self.task, TASKS)
+        checks.choice("task", self.task, PER_UNIT_TASKS)
         checks.fraction("val_fraction", self.val_fraction)
         for key in ("environment", "target", "name"):
             value = getattr(self, key)

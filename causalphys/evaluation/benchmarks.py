@@ -25,7 +25,7 @@ from causalphys.data.tensors import environment_tensors, standardize_images
 from causalphys.errors import ParameterError
 from causalphys.evaluation.shifts import DistributionShift
 from causalphys.microscopy.benchmark import unconfounded_scanner
-from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
+from causalphys.microscopy.lab import LAB_TASKS, Lab, confounded_lab
 from causalphys.microscopy.reimage import reimage
 from causalphys.microscopy.scanners import ScannerPreset, preset_list
 from causalphys.scm.environments import Environments
@@ -103,8 +103,8 @@ class ScannerShiftBenchmark(Benchmark):
 
     # -- validation and the shift context ------------------------------------------------------------------------
     def check(self) -> None:
-        if self.lab_task not in TASKS[:2]:
-            raise ParameterError(f"benchmark.task must be one of {list(TASKS[:2])}, got {self.lab_task!r}")
+        if self.lab_task not in LAB_TASKS[:2]:
+            raise ParameterError(f"benchmark.task must be one of {list(LAB_TASKS[:2])}, got {self.lab_task!r}")
         if not 0.0 <= float(self.label_noise) <= 0.5:
             raise ParameterError(f"benchmark.label_noise must lie in [0, 0.5], got {self.label_noise!r}")
         for key in ("n_train", "n_val", "n_test", "chunk", "image_size"):

@@ -42,7 +42,7 @@ from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM
 
-TASKS = ("phase", "defect", "strain")
+LAB_TASKS = ("phase", "defect", "strain")
 DETECTOR_PARAMETERS = ("dose", "gain", "offset", "read_noise", "saturation")
 """The scanner-preset parameters the detector reads; the rest (:data:`SCAN_PARAMETERS`) form the image."""
 SCAN_PARAMETERS = tuple(p for p in PARAMETERS if p not in DETECTOR_PARAMETERS)
@@ -129,8 +129,8 @@ def confounded_lab(
     (a film imaged with the scan along its interface), which is what makes the strain components, not only their
     invariants, identifiable (a 90° turn of the square lattice swaps ``strain_xx`` and ``strain_yy``).
     """
-    if task not in TASKS:
-        raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
+    if task not in LAB_TASKS:
+        raise ParameterError(f"task must be one of {list(LAB_TASKS)}, got {task!r}")
     if not 0.0 <= label_noise <= 0.5:
         raise ParameterError(f"label_noise must lie in [0, 0.5], got {label_noise}")
     scanners, labs = tuple(scanners), tuple(labs)

@@ -18,13 +18,14 @@ from tqdm import tqdm
 
 from causalphys import checks
 from causalphys.atomic import save_torch
+from causalphys.data.benchmark import LEARNING_TASKS
 from causalphys.errors import ParameterError
 from causalphys.nets.init import reinitialize
 from causalphys.nets.modes import evaluating
 from causalphys.seeding import derive_seed, make_generator
 from causalphys.trainers import checkpoint as ckpt_files
 from causalphys.trainers.errors import CheckpointError, DataError, DataTypeError, NotFittedError
-from causalphys.trainers.losses import TASKS, task_loss
+from causalphys.trainers.losses import task_loss
 from causalphys.trainers.validation import check_envs, check_net, check_targets, count_outputs
 
 __all__ = ["DataError", "Trainer"]
@@ -98,7 +99,7 @@ class Trainer(abc.ABC):
         self.l2 = checks.nonnegative_float(f"{owner} l2", l2)
         self.batch_size = checks.positive_int(f"{owner} batch_size", batch_size, none_ok=True)
         self.steps = checks.nonnegative_int(f"{owner} steps", steps)
-        self.task = checks.choice(f"{owner} task", task, TASKS)
+        self.task = checks.choice(f"{owner} task", task, LEARNING_TASKS)
         self.seed = checks.integer(f"{owner} seed", seed)
         try:
             torch.device(device)
