@@ -3,7 +3,7 @@
 from causalphys.scm.categorical import ConditionalCategorical
 from causalphys.scm.functional import Additive, Function, Linear
 from causalphys.scm.mechanism import Mechanism
-from causalphys.scm.mlp import MLP
+from causalphys.scm.mlp_mechanism import MLPMechanism
 from causalphys.scm.roots import Bernoulli, Categorical, Constant, LogNormal, Normal, Uniform
 
 __all__ = [
@@ -15,7 +15,7 @@ __all__ = [
     "Function",
     "Linear",
     "LogNormal",
-    "MLP",
+    "MLPMechanism",
     "Mechanism",
     "Normal",
     "Uniform",
