@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from causalphys import checks
-from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
+from causalphys.trainers.base import FUSE_ROWS, Minibatch, Trainer
 from causalphys.trainers.schedule import annealed_weight
 
 
@@ -63,7 +63,7 @@ class AnnealedPenaltyTrainer(Trainer):
 
     @abc.abstractmethod
     def penalty(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> torch.Tensor:
         """The penalty ``P`` (0-d) from each environment's outputs ``(b_e, k)``, its batch, the risks ``(E,)`` and
         its features ``(b_e, d)`` (``net_.features(x)``, from which the outputs were computed)."""
@@ -75,7 +75,7 @@ class AnnealedPenaltyTrainer(Trainer):
         return self.net_.head(features), features
 
     def extra_terms(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> dict[str, tuple[float, torch.Tensor]]:
         """Further terms of the objective, ``name -> (weight mu_k, 0-d term Q_k)``; none by default. Each is reported
         as the metrics ``name`` and ``name + "_weight"``."""
@@ -85,7 +85,7 @@ class AnnealedPenaltyTrainer(Trainer):
         """The steps at which Adam is rebuilt when ``restart_optimizer``: ``{penalty_anneal_steps}``."""
         return {self.penalty_anneal_steps}
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         sizes = [len(x) for x, _ in batches]
         if sum(sizes) <= FUSE_ROWS:  # one pass over the pooled minibatch: fastest for small batches
             all_outputs, all_features = self.forward(torch.cat([x for x, _ in batches]))

@@ -37,7 +37,9 @@ go through the net one environment at a time, so that no pooled copy of the inpu
 # Settings that may change between an interrupted fit and its resumption; any other difference is an error.
 RESUMABLE_CHANGES = frozenset({"steps", "progress", "checkpoint_every", "checkpoint_dir", "device", "reset_net"})
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Minibatch = tuple[torch.Tensor, torch.Tensor]
+"""One training environment's minibatch ``(x, y)`` in :meth:`Trainer.update` (not :class:`causalphys.scm.batch.Batch`,
+an SCM's sample)."""
 
 
 class Trainer(abc.ABC):
@@ -141,7 +143,7 @@ class Trainer(abc.ABC):
 
     # -------------------------------------------------------------------------------------- what a learner adds
     @abc.abstractmethod
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         """One optimisation step from one minibatch ``(x, y)`` per training environment (in ``env_names_`` order).
 
         ``x`` is ``(b, *input_shape)`` on ``device`` in the net's dtype; ``y`` is ``(b,)`` long labels or ``(b,)`` /
@@ -236,7 +238,7 @@ class Trainer(abc.ABC):
         ``envs``; a learner trained on more than ``envs`` (views, pairs) adds those."""
         return ckpt_files.data_digest(envs)
 
-    def _draw(self, data: list[Batch]) -> list[Batch]:
+    def _draw(self, data: list[Minibatch]) -> list[Minibatch]:
         """One minibatch per environment: ``batch_size`` indices drawn uniformly with replacement."""
         if self.batch_size is None:
             return data
@@ -246,7 +248,7 @@ class Trainer(abc.ABC):
             batches.append((x[idx], y[idx]))
         return batches
 
-    def _train(self, data: list[Batch]) -> None:
+    def _train(self, data: list[Minibatch]) -> None:
         self.net_.train()
         bar = tqdm(
             total=self.steps, initial=self.step_, disable=not self.progress, desc=type(self).__name__, unit="step"

@@ -20,7 +20,7 @@ from torch import nn
 from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.nets.modes import evaluating
-from causalphys.trainers.base import Batch, Trainer
+from causalphys.trainers.base import Minibatch, Trainer
 from causalphys.trainers.errors import DataError, DataTypeError
 
 Pairs = Mapping[object, Sequence[torch.Tensor]]
@@ -149,7 +149,7 @@ class ContentStyle(Trainer):
             self.pairs_ = self.pairs_.to(torch.device(self.device), dtype)
             self.pair_env_ = self.pair_env_.to(self.pairs_.device)  # indexed by the same rows as the pairs
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         if self.step_ < self.encoder_steps:
             pairs = self.pairs_
             rows = torch.randint(len(pairs), (self.pair_batch_size,), generator=self.batch_generator_)

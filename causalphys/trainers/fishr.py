@@ -7,7 +7,7 @@ import torch
 from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.trainers.annealed import AnnealedPenaltyTrainer
-from causalphys.trainers.base import Batch
+from causalphys.trainers.base import Minibatch
 from causalphys.trainers.penalties import gradient_variance, per_sample_gradients, variance_distance
 
 
@@ -74,7 +74,7 @@ class Fishr(AnnealedPenaltyTrainer):
         self.ema_ = state["ema"].to(torch.device(self.device))
 
     def penalty(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> torch.Tensor:
         variances = torch.stack(
             [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from causalphys import checks
-from causalphys.trainers.base import Batch
+from causalphys.trainers.base import Minibatch
 from causalphys.trainers.irm import IRM
 from causalphys.trainers.penalties import feature_variance
 from causalphys.trainers.schedule import annealed_weight
@@ -32,7 +32,7 @@ class IBIRM(IRM):
         super().__init__(**kwargs)
 
     def extra_terms(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> dict[str, tuple[float, torch.Tensor]]:
         weight = annealed_weight(self.step_, self.ib_penalty_weight, self.ib_anneal_steps, initial_weight=0.0)
         return {"ib_penalty": (weight, torch.stack([feature_variance(z) for z in features]).mean())}

@@ -14,7 +14,7 @@ from causalphys.nets.decoder import make_decoder
 from causalphys.nets.init import reinitialize
 from causalphys.nets.modes import evaluating
 from causalphys.seeding import derive_seed, make_generator
-from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
+from causalphys.trainers.base import FUSE_ROWS, Minibatch, Trainer
 from causalphys.trainers.schedule import cosine_factor
 
 PRIORS = ("gaussian", "laplace")
@@ -264,7 +264,7 @@ class IVAE(Trainer):
         reconstruction = -0.5 * (residual**2 * torch.exp(-s2) + s2 + LOG_2PI).sum(1)
         return reconstruction, kl.sum(1)
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         optimizers = (self.optimizer_, self.modules_optimizer_)
         if self.lr_schedule == "cosine":
             for optimizer in optimizers:
