@@ -17,7 +17,8 @@ from causalphys.errors import (
     MechanismError,
     ParameterError,
 )
-from causalphys.scm import mech, noise
+from causalphys.scm import catalog as mech
+from causalphys.scm import noise
 from causalphys.scm.batch import Batch
 from causalphys.scm.dowhy_bridge import estimate_effect, from_gcm, identify_effect, to_gcm
 from causalphys.scm.environments import Environments

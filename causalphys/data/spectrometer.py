@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from causalphys import checks
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM

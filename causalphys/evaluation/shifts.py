@@ -33,7 +33,7 @@ from causalphys.data.benchmark import EnvironmentInfo
 from causalphys.data.scm_benchmark import describe_interventions
 from causalphys.errors import InterventionError, ParameterError
 from causalphys.microscopy.scanners import PARAMETERS, POSITIVE_PARAMETERS, ScannerPreset
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.interventions import parse_all
 

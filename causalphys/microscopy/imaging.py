@@ -20,7 +20,7 @@ from causalphys.microscopy.phases import PHASES, Phase, column_weights, phase_ta
 from causalphys.microscopy.render import blur_and_scan, cell_window, column_pixels, deposit, inv2
 from causalphys.microscopy.scan import line_displacements, raster
 from causalphys.parallel import for_each_chunk
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.mechanism import Mechanism
 

@@ -37,7 +37,7 @@ from causalphys.errors import ParameterError
 from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import ImageFormation
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM

@@ -23,7 +23,7 @@ from causalphys.active.strategies import (
 from causalphys.evaluation.harness import net_factory
 from causalphys.evaluation.store import StoreError
 from causalphys.nets import MLP
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm.model import SCM
 from causalphys.seeding import make_generator
 from causalphys.trainers import ERM

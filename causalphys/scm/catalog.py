@@ -1,4 +1,7 @@
-"""Every mechanism, as one namespace: ``cp.mech.Normal(0, 1)``, ``cp.mech.Additive(f, noise=...)``."""
+"""The catalogue of mechanisms, one namespace, public as ``cp.mech``: ``cp.mech.Normal(0, 1)``,
+``cp.mech.Additive(f, noise=...)``. The contract every mechanism follows (the base class) is
+:mod:`causalphys.scm.mechanism`; the mechanisms themselves live in ``roots``, ``functional``, ``categorical`` and
+``mlp_mechanism``."""
 
 from causalphys.scm.categorical import ConditionalCategorical
 from causalphys.scm.functional import Additive, Function, Linear
