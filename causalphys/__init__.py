@@ -7,7 +7,6 @@ The curated public API. Notebooks, experiments and users import from here::
 """
 
 from causalphys import active, data, evaluation, microscopy, nets, trainers
-from causalphys.cli.configs import load_scanners
 from causalphys.errors import (
     CausalPhysError,
     CounterfactualError,
@@ -17,6 +16,7 @@ from causalphys.errors import (
     MechanismError,
     ParameterError,
 )
+from causalphys.microscopy.scanners import load_scanners
 from causalphys.scm import catalog as mech
 from causalphys.scm import noise
 from causalphys.scm.batch import Batch
