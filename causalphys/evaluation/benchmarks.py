@@ -42,7 +42,8 @@ class ScannerShiftBenchmark(Benchmark):
     (:func:`~causalphys.microscopy.lab.confounded_lab`).
 
     ``scanners``: the scanner presets (``{name: ScannerPreset}`` or a list; Hydra composes them from
-    ``conf/scanner/``, tests pass ``cp.load_scanners()``); the ``scanner`` node's value is a preset's position.
+    ``causalphys/presets/scanner/``, tests pass ``cp.load_scanners()``); the ``scanner`` node's value is a preset's
+    position.
     ``labs``: ``{name: {scanners: [preset for label 0, preset for label 1], consistency, mains_frequency, role}}``
     with role ``train`` or ``test``; every lab is the environment ``do(lab := i)``. ``shifts``: more test
     environments (:mod:`~causalphys.evaluation.shifts`). ``oracle=True`` cuts the ``label -> scanner`` edge in the

@@ -38,7 +38,8 @@ from causalphys.seeding import derive_seed
 class ColumnBenchmark(Benchmark):
     """Column maps from ``column_lab`` images (module docstring).
 
-    ``scanners``: the scanner presets (``{name: preset}`` or a list; Hydra composes them from ``conf/scanner/``);
+    ``scanners``: the scanner presets (``{name: preset}`` or a list; Hydra composes them from
+    ``causalphys/presets/scanner/``);
     ``train`` and ``test``: the names of the scanners whose images train and test. Each training scanner gives
     ``n_train + n_val`` images, each test scanner ``n_test``, all ``image_size`` pixels square; ``kinds`` are the
     column kinds of the map (SrTiO3 [110]: SrO and Ti), ``map_width`` the maps' Gaussian width (Å), ``pixel_size``
