@@ -69,7 +69,8 @@ def ours_chain(kind: str) -> cp.SCM:
     if kind == "linear":
         root, mechs = cp.mech.Normal(), {c: cp.mech.Linear({p: COEF}) for p, c in EDGES}
     elif kind == "mlp":
-        root, mechs = cp.mech.Normal(), {c: cp.mech.MLP(hidden=(32,), noise=cp.noise.Normal()) for _, c in EDGES}
+        mlp = cp.mech.MLPMechanism
+        root, mechs = cp.mech.Normal(), {c: mlp(hidden=(32,), noise=cp.noise.Normal()) for _, c in EDGES}
     else:  # 64x64 images
         root, noise = cp.mech.Normal(shape=(64, 64)), cp.noise.Normal(shape=(64, 64))
         mechs = {c: cp.mech.Additive(_scaled(p), noise=noise) for p, c in EDGES}

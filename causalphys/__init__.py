@@ -7,7 +7,6 @@ The curated public API. Notebooks, experiments and users import from here::
 """
 
 from causalphys import active, data, evaluation, microscopy, nets, trainers
-from causalphys.cli.configs import load_scanners
 from causalphys.errors import (
     CausalPhysError,
     CounterfactualError,
@@ -17,11 +16,13 @@ from causalphys.errors import (
     MechanismError,
     ParameterError,
 )
-from causalphys.scm import mech, noise
+from causalphys.microscopy.scanners import load_scanners
+from causalphys.scm import catalog as mech
+from causalphys.scm import noise
 from causalphys.scm.batch import Batch
 from causalphys.scm.dowhy_bridge import estimate_effect, from_gcm, identify_effect, to_gcm
 from causalphys.scm.environments import Environments
-from causalphys.scm.graph import ROLES, CausalGraph
+from causalphys.scm.graph import NODE_ROLES, CausalGraph
 from causalphys.scm.interventions import Do, Intervention, Replace, Scale, SetNoise, Shift
 from causalphys.scm.model import SCM
 from causalphys.seeding import derive_seed
@@ -31,7 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ERM",
-    "ROLES",
+    "NODE_ROLES",
     "SCM",
     "Batch",
     "CausalGraph",

@@ -37,6 +37,7 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from causalphys import checks
 from causalphys.cli.run_folder import run_id as _run_id
 from causalphys.data.benchmark import Benchmark, BenchmarkData, DataRequest
 from causalphys.errors import CausalPhysError, ParameterError
@@ -88,8 +89,7 @@ def _instantiate(config: dict, key: str):
 def check_seed(cfg: DictConfig) -> None:
     """``seed`` must be a non-negative integer (it seeds the data, the test split and training); ``threads``
     null or a positive integer."""
-    if not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    checks.nonnegative_int("seed", cfg.seed)
     threads = cfg.get("threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ParameterError(f"threads must be null (the cores / parallel runs) or a positive integer, got {threads!r}")

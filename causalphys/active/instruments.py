@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from causalphys.errors import CausalPhysError
+from causalphys import checks
+from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.scm.model import SCM
 
 Measurement = tuple[torch.Tensor, torch.Tensor]
@@ -116,10 +117,11 @@ def check_measurement(out: object, candidate: str, n: int, round_: int) -> Measu
 
 
 def check_budget(budget: int, batch_size: int) -> tuple[int, int]:
-    for key, value in (("budget", budget), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InstrumentError(f"{key} must be a positive integer, got {value!r}")
-    return budget, batch_size
+    """``(budget, batch_size)`` if both are positive integers, else :class:`InstrumentError`."""
+    try:
+        return checks.positive_int("budget", budget), checks.positive_int("batch_size", batch_size)
+    except ParameterError as e:
+        raise InstrumentError(str(e)) from None
 
 
 def n_rounds(budget: int, batch_size: int) -> int:

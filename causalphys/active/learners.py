@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.trainers.base import Trainer
 
@@ -34,9 +35,8 @@ class TrainerLearner:
         name: str = "trainer",
         until_enough: Callable[[int], Trainer] | None = None,
     ):
-        if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
-            raise ParameterError(f"n_outputs must be a positive integer, got {n_outputs!r}")
-        self.trainer, self.net, self.n_outputs, self.name = trainer, net, n_outputs, name
+        self.trainer, self.net, self.name = trainer, net, name
+        self.n_outputs = checks.positive_int("n_outputs", n_outputs)
         self.until_enough = until_enough
 
     def fit(self, data: Mapping[str, tuple[torch.Tensor, torch.Tensor]], seed: int) -> Trainer:

@@ -34,17 +34,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.evaluation.metrics import probabilities
 from causalphys.seeding import derive_seed
 
 SCORES = ("disagreement", "entropy")
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 @dataclass
@@ -71,9 +66,7 @@ class Strategy(abc.ABC):
     name = "strategy"
 
     def __init__(self, warmup: int = 0):
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise ParameterError(f"warmup must be a non-negative integer, got {warmup!r}")
-        self.warmup = warmup
+        self.warmup = checks.nonnegative_int("warmup", warmup)
 
     def choose(self, state: LoopState, generator: torch.Generator) -> str:
         if state.round < self.warmup:
@@ -143,9 +136,8 @@ class UncertaintyStrategy(PoolScoreStrategy):
 
     def __init__(self, members: int = 3, pool_size: int = 256, score: str = "disagreement", warmup: int = 0):
         super().__init__(warmup=warmup)
-        if isinstance(members, bool) or not isinstance(members, int) or members < 2:
-            raise ParameterError(f"members must be an integer >= 2 (an ensemble), got {members!r}")
-        _positive_int("pool_size", pool_size)
+        checks.int_at_least("members", members, 2)  # an ensemble
+        checks.positive_int("pool_size", pool_size)
         if score not in SCORES:
             raise ParameterError(f"unknown uncertainty score {score!r}; scores are {list(SCORES)}")
         self.members, self.pool_size, self.score = members, pool_size, score
@@ -192,10 +184,8 @@ class PredictionShiftStrategy(PoolScoreStrategy):
 
     def __init__(self, pool_size: int = 256, prior_count: float = 1.0, warmup: int = 0):
         super().__init__(warmup=warmup)
-        _positive_int("pool_size", pool_size)
-        if not (isinstance(prior_count, (int, float)) and prior_count > 0):
-            raise ParameterError(f"prior_count must be a positive number, got {prior_count!r}")
-        self.pool_size, self.prior_count = pool_size, float(prior_count)
+        checks.positive_int("pool_size", pool_size)
+        self.pool_size, self.prior_count = pool_size, checks.positive_float("prior_count", prior_count)
 
     def scores(self, state: LoopState, pool) -> dict[str, float]:
         labelled = [y for _, y in state.data.values()]
@@ -235,7 +225,7 @@ def radial_log_spectrum(images: torch.Tensor, bins: int = 16) -> torch.Tensor:
         images = images[:, 0]
     if images.dim() != 3:
         raise ParameterError(f"images must be (n, H, W) or (n, 1, H, W), got shape {tuple(images.shape)}")
-    _positive_int("bins", bins)
+    checks.positive_int("bins", bins)
     x = images.double()
     x = x - x.mean(dim=(1, 2), keepdim=True)
     power = torch.fft.rfft2(x).abs().pow(2)  # (n, H, W // 2 + 1)
@@ -264,8 +254,8 @@ class InstrumentMatchStrategy(PoolScoreStrategy):
         super().__init__(warmup=warmup)
         if not isinstance(target, str) or not target:
             raise ParameterError(f"target must name the environment to match, got {target!r}")
-        _positive_int("pool_size", pool_size)
-        _positive_int("bins", bins)
+        checks.positive_int("pool_size", pool_size)
+        checks.positive_int("bins", bins)
         self.target, self.pool_size, self.bins = target, pool_size, bins
 
     def scores(self, state: LoopState, pool) -> dict[str, float]:

@@ -24,7 +24,9 @@ def _key_and_value(arg: str) -> tuple[str, str] | None:
     return key, value
 
 
-def _compose(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConfig | None:
+def _compose(conf_dir: Path, config_name: str, argv: Sequence[str], pairs: list[tuple[str, str]]):
+    """The config composed with the group choices in ``argv`` (the first option of a sweep list), or ``None``
+    where it cannot be (inside a running Hydra app, a bad group choice or value)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -32,18 +34,14 @@ def _compose(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConf
         return None  # inside a running Hydra app (tests): leave the checking to Hydra
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            return compose(config_name=config_name, overrides=overrides)
+            # the groups on Hydra's search path: conf/'s and those shipped in the package (scanner/)
+            groups = set(GlobalHydra.instance().config_loader().list_groups(""))
+            return compose(config_name=config_name, overrides=_choices(argv, pairs, groups))
     except Exception:  # a bad group choice or value: Hydra's own message says it better
         return None
 
 
-def unknown_keys(argv: Sequence[str], conf_dir: Path, config_name: str = "config") -> list[str]:
-    """Messages for the ``key=value`` overrides in ``argv`` whose key the config (composed with the group choices
-    and ``+experiment`` overlays given in ``argv``, first option of a sweep list) does not have."""
-    pairs = [kv for kv in map(_key_and_value, argv) if kv is not None]
-    if not pairs:
-        return []
-    groups = {p.name for p in conf_dir.iterdir() if p.is_dir()}
+def _choices(argv: Sequence[str], pairs: list[tuple[str, str]], groups: set[str]) -> list[str]:
     choices = []
     for arg in argv:
         if arg.startswith("+") and "=" in arg and not arg.startswith("++"):
@@ -54,7 +52,16 @@ def unknown_keys(argv: Sequence[str], conf_dir: Path, config_name: str = "config
         first = value.split(",")[0]
         if key in groups and _PLAIN.match(first):
             choices.append(f"{key}={first}")
-    cfg = _compose(conf_dir, config_name, choices)
+    return choices
+
+
+def unknown_keys(argv: Sequence[str], conf_dir: Path, config_name: str = "config") -> list[str]:
+    """Messages for the ``key=value`` overrides in ``argv`` whose key the config (composed with the group choices
+    and ``+experiment`` overlays given in ``argv``, first option of a sweep list) does not have."""
+    pairs = [kv for kv in map(_key_and_value, argv) if kv is not None]
+    if not pairs:
+        return []
+    cfg = _compose(conf_dir, config_name, argv, pairs)
     if cfg is None:
         return []
     messages = []

@@ -1,6 +1,6 @@
 """Environments (SCM or real files) turned into tensors and torch Datasets."""
 
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
+from causalphys.data.benchmark import Benchmark, BenchmarkData, DataRequest, EnvironmentInfo
 from causalphys.data.colored_mnist import colored_mnist_environments, colored_mnist_scm, load_mnist
 from causalphys.data.image_benchmark import ImageBenchmark
 from causalphys.data.nonlinear_ica import NonlinearICA, nonlinear_ica
@@ -10,6 +10,7 @@ from causalphys.data.tensors import environment_tensors, standardize_images
 
 __all__ = [
     "Benchmark",
+    "DataRequest",
     "BenchmarkData",
     "EnvironmentInfo",
     "ImageBenchmark",

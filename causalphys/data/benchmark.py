@@ -14,10 +14,16 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 
 Split = tuple[torch.Tensor, torch.Tensor]
-ROLES = ("train", "test")
+ENVIRONMENT_ROLES = ("train", "test")
+PER_UNIT_TASKS = ("classification", "regression")
+"""Tasks with one target per unit: a class label, or a float (or vector of floats) to regress."""
+LEARNING_TASKS = (*PER_UNIT_TASKS, "dense")
+"""Every task a benchmark's data can pose (:attr:`BenchmarkData.task`) and a trainer can learn: the per-unit tasks
+and ``dense``, a map ``(K, H, W)`` per unit."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,8 @@ class EnvironmentInfo:
     axis: str = ""
 
     def __post_init__(self):
-        if self.role not in ROLES:
-            raise ParameterError(f"environment role must be one of {list(ROLES)}, got {self.role!r}")
+        if self.role not in ENVIRONMENT_ROLES:
+            raise ParameterError(f"environment role must be one of {list(ENVIRONMENT_ROLES)}, got {self.role!r}")
 
     def to_dict(self) -> dict:
         return {
@@ -254,14 +260,6 @@ class Benchmark:
         return ""
 
 
-def positive_setting(value, key: str) -> int:
-    """``value`` if it is a positive int (not a bool); else a :class:`ParameterError` naming the setting ``key``
-    (e.g. ``benchmark.n_train``)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"{key} must be a positive integer, got {value!r}")
-    return value
-
-
 VIEW_KEYS = ("source", "prior", "per_unit", "units")
 
 
@@ -291,6 +289,4 @@ def check_view_settings(views: Mapping, sources: Sequence[str], key: str, why: s
         got = type(views.get("prior")).__name__
         raise ParameterError(f"{key}.source=prior needs views.prior, a scanner preset (conf/prior/); got {got}")
     for name, default in (("per_unit", 2), ("units", None)):
-        value = views.get(name, default)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ParameterError(f"{key}.{name} must be a positive integer, got {value!r}")
+        checks.positive_int(f"{key}.{name}", views.get(name, default), none_ok=name == "units")

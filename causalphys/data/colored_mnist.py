@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from causalphys.errors import CausalPhysError
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM

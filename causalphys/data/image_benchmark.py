@@ -36,7 +36,9 @@ from pathlib import Path
 
 import torch
 
+from causalphys import checks
 from causalphys.data.benchmark import (
+    PER_UNIT_TASKS,
     Benchmark,
     BenchmarkData,
     DataRequest,
@@ -58,7 +60,6 @@ from causalphys.data.tensors import standardize_images
 from causalphys.errors import ParameterError
 from causalphys.seeding import derive_seed, make_generator
 
-TASKS = ("classification", "regression")
 SPLITS = ("frame", "tile")
 
 
@@ -102,15 +103,6 @@ def _names(key: str, value: object) -> list[str] | None:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ParameterError(f"{key} must be a list of names, got {value!r} ({type(value).__name__})")
     return [str(v) for v in value]
-
-
-def _positive(key: str, value: object, *, integer: bool = False, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value <= 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ParameterError(f"{key} must be {kind}{' or null' if allow_none else ''}, got {value!r}")
 
 
 class ImageBenchmark(Benchmark):
@@ -189,20 +181,16 @@ class ImageBenchmark(Benchmark):
             )
         if not isinstance(self.name, str) or not self.name:
             raise ParameterError(f"name must be a non-empty string, got {self.name!r}")
-        for key, allowed in (("task", TASKS), ("split_by", SPLITS)):
-            if getattr(self, key) not in allowed:
-                raise ParameterError(f"{key} must be one of {list(allowed)}, got {getattr(self, key)!r}")
-        _positive("pixel_size", self.pixel_size)
-        _positive("tile", self.tile, integer=True)
-        _positive("stride", self.stride, integer=True, allow_none=True)
-        _positive("default_pixel_size", self.default_pixel_size, allow_none=True)
+        checks.choice("task", self.task, PER_UNIT_TASKS)
+        checks.choice("split_by", self.split_by, SPLITS)
+        checks.positive_float("pixel_size", self.pixel_size)
+        checks.positive_int("tile", self.tile)
+        checks.positive_int("stride", self.stride, none_ok=True)
+        checks.positive_float("default_pixel_size", self.default_pixel_size, none_ok=True)
         if self.default_unit is not None:
             to_angstrom(1.0, self.default_unit, source="default_unit")
-        vf = self.val_fraction
-        if isinstance(vf, bool) or not isinstance(vf, (int, float)) or not 0 < vf < 1:
-            raise ParameterError(f"val_fraction must be a number in (0, 1), got {vf!r}")
-        if not isinstance(self.labelled, bool):
-            raise ParameterError(f"labelled must be true or false, got {self.labelled!r}")
+        checks.fraction("val_fraction", self.val_fraction)
+        checks.boolean("labelled", self.labelled)
         train, test = _names("train", self.train), _names("test", self.test)
         if train == [] and self.task == "classification" and self.classes is None:
             raise ParameterError(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.seeding import derive_seed, make_generator
 
@@ -84,12 +85,6 @@ class NonlinearICA:
         return h.to(x.dtype)
 
 
-def _check_int(name: str, value: object, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ParameterError(f"nonlinear_ica {name} must be an int >= {low}, got {value!r}")
-    return value
-
-
 def _check_float(name: str, value: object, low: float, high: float | None = None, closed: bool = False) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
     if ok:
@@ -133,12 +128,11 @@ def nonlinear_ica(
     ``(..., "segments")``, the sources of segment ``u`` from ``(..., "sources", u)`` — so the mixing and the
     segment parameters do not depend on ``n_per_segment``, and the same seed gives the same data.
     """
-    _check_int("n_segments", n_segments)
-    _check_int("n_per_segment", n_per_segment)
-    _check_int("n_latents", n_latents)
-    _check_int("n_layers", n_layers)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ParameterError(f"nonlinear_ica seed must be an int, got {seed!r}")
+    checks.positive_int("nonlinear_ica n_segments", n_segments)
+    checks.positive_int("nonlinear_ica n_per_segment", n_per_segment)
+    checks.positive_int("nonlinear_ica n_latents", n_latents)
+    checks.positive_int("nonlinear_ica n_layers", n_layers)
+    checks.integer("nonlinear_ica seed", seed)
     if distribution not in DISTRIBUTIONS:
         raise ParameterError(f"nonlinear_ica distribution must be one of {list(DISTRIBUTIONS)}, got {distribution!r}")
     _check_float("scale_low", scale_low, 0.0)
@@ -147,7 +141,7 @@ def nonlinear_ica(
     _check_float("mean_range", mean_range, 0.0, closed=True)
     _check_float("slope", slope, 0.0, 1.0)
     _check_float("condition_quantile", condition_quantile, 0.0, 1.0)
-    _check_int("condition_draws", condition_draws)
+    checks.positive_int("nonlinear_ica condition_draws", condition_draws)
 
     gen = make_generator(derive_seed(seed, "nonlinear_ica", "mixing"))
     weights = tuple(mixing_matrix(n_latents, gen, condition_quantile, condition_draws).float() for _ in range(n_layers))

@@ -33,7 +33,16 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from causalphys.data.benchmark import ROLES, Benchmark, BenchmarkData, DataRequest, EnvironmentInfo, Shift
+from causalphys import checks
+from causalphys.data.benchmark import (
+    ENVIRONMENT_ROLES,
+    PER_UNIT_TASKS,
+    Benchmark,
+    BenchmarkData,
+    DataRequest,
+    EnvironmentInfo,
+    Shift,
+)
 from causalphys.data.tensors import environment_tensors, input_tensor
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.scm.batch import Batch
@@ -43,7 +52,6 @@ from causalphys.scm.model import SCM
 from causalphys.scm.oracle import cut_instrument_parents
 from causalphys.seeding import derive_seed, make_generator
 
-TASKS = ("classification", "regression")
 ENVIRONMENT_KEYS = ("role", "do")
 Progress = Callable[[str, int, int], None]
 
@@ -63,12 +71,6 @@ def describe_interventions(spec: Mapping[str, object]) -> str:
         else:
             parts.append(f"{node} := {type(value).__name__}")
     return ", ".join(parts) or "observational"
-
-
-def _count(value: object, key: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive" if minimum > 0 else "a non-negative"
-        raise ParameterError(f"{key} must be {kind} integer, got {value!r}")
 
 
 class SCMBenchmark(Benchmark):
@@ -157,14 +159,12 @@ class SCMBenchmark(Benchmark):
                 "benchmark.scm must be a causalphys SCM (cp.SCM, or what the function named by "
                 f"scm: {{_target_: ...}} returns), got {type(self.scm).__name__}: {self.scm!r:.80}"
             )
-        if self.task not in TASKS:
-            raise ParameterError(f"benchmark.task must be one of {list(TASKS)}, got {self.task!r}")
+        checks.choice("benchmark.task", self.task, PER_UNIT_TASKS)
         for key in ("n_train", "n_val", "n_test", "chunk"):
-            _count(getattr(self, key), f"benchmark.{key}", 1)
+            checks.positive_int(f"benchmark.{key}", getattr(self, key))
         for key in ("n_counterfactual", "n_pairs"):
-            _count(getattr(self, key), f"benchmark.{key}", 0)
-        if not isinstance(self.oracle, bool):
-            raise ParameterError(f"benchmark.oracle must be true or false, got {self.oracle!r}")
+            checks.nonnegative_int(f"benchmark.{key}", getattr(self, key))
+        checks.boolean("benchmark.oracle", self.oracle)
         names = [self.inputs] if isinstance(self.inputs, str) else self.inputs
         if not isinstance(names, (list, tuple)) or not names:
             raise ParameterError(f"benchmark.inputs must be a node or a non-empty list of nodes, got {self.inputs!r}")
@@ -189,8 +189,8 @@ class SCMBenchmark(Benchmark):
             unknown = sorted(set(spec) - set(ENVIRONMENT_KEYS))
             if unknown:
                 raise ParameterError(f"{key}: unknown key(s) {unknown}; allowed: {list(ENVIRONMENT_KEYS)}")
-            if spec.get("role") not in ROLES:
-                raise ParameterError(f"{key}.role must be one of {list(ROLES)}, got {spec.get('role')!r}")
+            if spec.get("role") not in ENVIRONMENT_ROLES:
+                raise ParameterError(f"{key}.role must be one of {list(ENVIRONMENT_ROLES)}, got {spec.get('role')!r}")
             self._do(spec.get("do") or {}, f"{key}.do")
         if not any(spec["role"] == "train" for spec in specs.values()):
             roles = {env: spec["role"] for env, spec in specs.items()}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from causalphys.errors import ParameterError
-from causalphys.scm import mech
+from causalphys import checks
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.model import SCM
@@ -23,7 +23,7 @@ EDGES = (
     ("path_length", "spectrum"),
     ("baseline", "spectrum"),
 )
-ROLES = {
+SPECTROMETER_ROLES = {
     "temperature": "confounder",
     "concentration": "label",
     "path_length": "sample",
@@ -46,8 +46,7 @@ def spectrometer_scm(n_wavelengths: int = 64, drift_rate: float = 0.05) -> SCM:
     - ``spectrum``: ``x(λ) = c ℓ · exp(-(λ - 560)² / (2 · 12²)) + b (λ - 550) / 150 + N(0, 0.02²)``,
       ``(n, n_wavelengths)`` (a Beer-Lambert absorption band plus a tilted baseline)
     """
-    if isinstance(n_wavelengths, bool) or not isinstance(n_wavelengths, int) or n_wavelengths < 2:
-        raise ParameterError(f"n_wavelengths must be an integer >= 2, got {n_wavelengths!r}")
+    checks.int_at_least("n_wavelengths", n_wavelengths, 2)
     wavelength = torch.linspace(400.0, 700.0, n_wavelengths)  # nm
     peak = torch.exp(-0.5 * ((wavelength - 560.0) / 12.0) ** 2)  # the analyte's absorption band
     tilt = (wavelength - 550.0) / 150.0  # a baseline tilted across the range
@@ -56,7 +55,7 @@ def spectrometer_scm(n_wavelengths: int = 64, drift_rate: float = 0.05) -> SCM:
         return (concentration * path_length)[:, None] * peak + baseline[:, None] * tilt
 
     return SCM(
-        CausalGraph(EDGES, roles=ROLES),
+        CausalGraph(EDGES, roles=SPECTROMETER_ROLES),
         {
             "temperature": mech.Normal(22.0, 2.0),
             "concentration": mech.Additive(lambda temperature: 1.0 + 0.15 * (temperature - 22.0), nz.Normal(0, 0.2)),

@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from causalphys.data.benchmark import Benchmark, BenchmarkData, EnvironmentInfo
+from causalphys import checks
+from causalphys.data.benchmark import PER_UNIT_TASKS, Benchmark, BenchmarkData, EnvironmentInfo
 from causalphys.errors import ParameterError
 from causalphys.seeding import derive_seed, make_generator
 
-TASKS = ("classification", "regression")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """Relative paths that do not exist relative to the working directory are resolved against this folder."""
 
@@ -126,11 +126,8 @@ class TabularBenchmark(Benchmark):
     # ------------------------------------------------------------------ settings
     def check(self) -> None:
         """Validate every setting that can be checked without reading the file; errors name the key."""
-        if self.task not in TASKS:
-            raise ParameterError(f"task must be one of {list(TASKS)}, got {self.task!r}")
-        vf = self.val_fraction
-        if isinstance(vf, bool) or not isinstance(vf, (int, float)) or not 0 < vf < 1:
-            raise ParameterError(f"val_fraction must be a number in (0, 1), got {vf!r}")
+        checks.choice("task", self.task, PER_UNIT_TASKS)
+        checks.fraction("val_fraction", self.val_fraction)
         for key in ("environment", "target", "name"):
             value = getattr(self, key)
             if not isinstance(value, str) or not value:
@@ -139,9 +136,7 @@ class TabularBenchmark(Benchmark):
             raise ParameterError(f"environment and target are the same column {self.target!r}")
         if not (self.path or self.path_env):
             raise ParameterError("no data file: set path, or path_env to the name of an environment variable")
-        cap = self.max_rows_per_env
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 2):
-            raise ParameterError(f"max_rows_per_env must be None or an int >= 2, got {cap!r}")
+        checks.int_at_least("max_rows_per_env", self.max_rows_per_env, 2, none_ok=True)
         features = _names("features", self.features)
         drop = _names("drop", self.drop) or []
         if features is not None:

@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
+from causalphys import checks
 from causalphys.data.benchmark import (
     Benchmark,
     BenchmarkData,
     DataRequest,
     EnvironmentInfo,
     check_view_settings,
-    positive_setting,
     view_counts,
 )
 from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
@@ -26,7 +26,7 @@ from causalphys.data.tensors import environment_tensors, standardize_images
 from causalphys.errors import ParameterError
 from causalphys.evaluation.shifts import DistributionShift
 from causalphys.microscopy.benchmark import unconfounded_scanner
-from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
+from causalphys.microscopy.lab import LAB_TASKS, Lab, confounded_lab
 from causalphys.microscopy.reimage import reimage
 from causalphys.microscopy.scanners import ScannerPreset, preset_list
 from causalphys.scm.environments import Environments
@@ -43,7 +43,8 @@ class ScannerShiftBenchmark(Benchmark):
     (:func:`~causalphys.microscopy.lab.confounded_lab`).
 
     ``scanners``: the scanner presets (``{name: ScannerPreset}`` or a list; Hydra composes them from
-    ``conf/scanner/``, tests pass ``cp.load_scanners()``); the ``scanner`` node's value is a preset's position.
+    ``causalphys/presets/scanner/``, tests pass ``cp.load_scanners()``); the ``scanner`` node's value is a preset's
+    position.
     ``labs``: ``{name: {scanners: [preset for label 0, preset for label 1], consistency, mains_frequency, role}}``
     with role ``train`` or ``test``; every lab is the environment ``do(lab := i)``. ``shifts``: more test
     environments (:mod:`~causalphys.evaluation.shifts`). ``oracle=True`` cuts the ``label -> scanner`` edge in the
@@ -116,14 +117,14 @@ class ScannerShiftBenchmark(Benchmark):
         return self.replaced(**changes)
 
     def check(self) -> None:
-        if self.lab_task not in TASKS[:2]:
-            raise ParameterError(f"benchmark.task must be one of {list(TASKS[:2])}, got {self.lab_task!r}")
+        if self.lab_task not in LAB_TASKS[:2]:
+            raise ParameterError(f"benchmark.task must be one of {list(LAB_TASKS[:2])}, got {self.lab_task!r}")
         if not 0.0 <= float(self.label_noise) <= 0.5:
             raise ParameterError(f"benchmark.label_noise must lie in [0, 0.5], got {self.label_noise!r}")
-        for key in ("n_train", "n_val", "n_test", "n_counterfactual", "n_pairs", "chunk", "image_size"):
-            if key in ("n_counterfactual", "n_pairs") and getattr(self, key) == 0:
-                continue
-            positive_setting(getattr(self, key), f"benchmark.{key}")
+        for key in ("n_train", "n_val", "n_test", "chunk", "image_size"):
+            checks.positive_int(f"benchmark.{key}", getattr(self, key))
+        for key in ("n_counterfactual", "n_pairs"):
+            checks.nonnegative_int(f"benchmark.{key}", getattr(self, key))
         roles = {}
         for lab, spec in self.labs.items():
             unknown = sorted(set(spec) - {"scanners", "consistency", "mains_frequency", "role"})

@@ -28,11 +28,12 @@ from typing import Protocol
 
 import torch
 
+from causalphys import checks
 from causalphys.data.benchmark import EnvironmentInfo
 from causalphys.data.scm_benchmark import describe_interventions
 from causalphys.errors import InterventionError, ParameterError
 from causalphys.microscopy.scanners import PARAMETERS, POSITIVE_PARAMETERS, ScannerPreset
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.interventions import parse_all
 
@@ -51,12 +52,6 @@ class ShiftContext(Protocol):
 
     def preset(self, name: str) -> ScannerPreset:
         """The configured scanner preset called ``name``."""
-
-
-def _check_consistency(value: float, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ParameterError(f"{key} must be a probability in [0, 1], got {value!r}")
-    return float(value)
 
 
 def _check_levels(levels: Sequence[float], key: str = "levels") -> tuple[float, ...]:
@@ -183,7 +178,7 @@ class HeldOutScanners(DistributionShift):
         if isinstance(scanners, str) or len(scanners) != 2:
             raise ParameterError(f"scanners must name two scanner presets, got {scanners!r}")
         self.scanners = tuple(str(s) for s in scanners)
-        self.consistency = _check_consistency(consistency, "consistency")
+        self.consistency = checks.probability("consistency", consistency)
         self.base_lab = str(base_lab)
         self.name = name or "heldout_scanners"
 
@@ -213,7 +208,7 @@ class Severity(DistributionShift):
         negative = [v for v in self.levels if v < 0]
         if negative:
             raise ParameterError(f"severity levels must be >= 0, got {negative}")
-        self.consistency = _check_consistency(consistency, "consistency")
+        self.consistency = checks.probability("consistency", consistency)
         self.base_lab = str(base_lab)
         self.name = name
 
@@ -240,7 +235,7 @@ class Routing(DistributionShift):
     ``levels`` (the ``lab -> scanner`` edge cut): 0.1 reverses the training labs' association."""
 
     def __init__(self, levels: Sequence[float] = (0.9, 0.5, 0.1), base_lab: str = "test", name: str = "routing"):
-        self.levels = tuple(_check_consistency(v, "levels") for v in _check_levels(levels))
+        self.levels = tuple(checks.probability("levels", v) for v in _check_levels(levels))
         self.base_lab = str(base_lab)
         self.name = name
 

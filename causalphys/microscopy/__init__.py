@@ -24,7 +24,7 @@ from causalphys.microscopy.column_lab import column_lab
 from causalphys.microscopy.degradation import Degradation, Toward
 from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import ColumnMap, ImageFormation
-from causalphys.microscopy.lab import TASKS, Lab, confounded_lab
+from causalphys.microscopy.lab import LAB_TASKS, Lab, confounded_lab
 from causalphys.microscopy.phases import HEXAGONAL, PEROVSKITE, PHASES, SRTIO3_110, Phase
 from causalphys.microscopy.poisson import poisson_icdf
 from causalphys.microscopy.recorded import RecordedInstrument, RecordedStack, instrument_of, recorded_scm
@@ -39,7 +39,7 @@ __all__ = [
     "PEROVSKITE",
     "PHASES",
     "SRTIO3_110",
-    "TASKS",
+    "LAB_TASKS",
     "CUBIC_ZONE_AXES",
     "ColumnFits",
     "ColumnMap",

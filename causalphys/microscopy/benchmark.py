@@ -9,7 +9,7 @@ import torch
 
 from causalphys.microscopy.lab import Lab, confounded_lab
 from causalphys.microscopy.scanners import ScannerPreset
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.environments import Environments
 

@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from causalphys import checks
 from causalphys.data.benchmark import (
     Benchmark,
     BenchmarkData,
     DataRequest,
     EnvironmentInfo,
     check_view_settings,
-    positive_setting,
     view_counts,
 )
 from causalphys.data.tensors import standardize_images
@@ -39,7 +39,8 @@ from causalphys.seeding import derive_seed
 class ColumnBenchmark(Benchmark):
     """Column maps from ``column_lab`` images (module docstring).
 
-    ``scanners``: the scanner presets (``{name: preset}`` or a list; Hydra composes them from ``conf/scanner/``);
+    ``scanners``: the scanner presets (``{name: preset}`` or a list; Hydra composes them from
+    ``causalphys/presets/scanner/``);
     ``train`` and ``test``: the names of the scanners whose images train and test. Each training scanner gives
     ``n_train + n_val`` images, each test scanner ``n_test``, all ``image_size`` pixels square; ``kinds`` are the
     column kinds of the map (SrTiO3 [110]: SrO and Ti), ``map_width`` the maps' Gaussian width (Å), ``pixel_size``
@@ -83,7 +84,7 @@ class ColumnBenchmark(Benchmark):
 
     def check(self) -> None:
         for key in ("n_train", "n_val", "n_test", "chunk", "image_size"):
-            positive_setting(getattr(self, key), f"benchmark.{key}")
+            checks.positive_int(f"benchmark.{key}", getattr(self, key))
         if not (isinstance(self.pixel_size, (int, float)) and self.pixel_size > 0):
             raise ParameterError(f"benchmark.pixel_size must be > 0 (Å), got {self.pixel_size!r}")
         if not self.train:

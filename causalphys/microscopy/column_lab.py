@@ -26,7 +26,7 @@ from causalphys.microscopy.imaging import ColumnMap, ImageFormation
 from causalphys.microscopy.lab import SCAN_PARAMETERS, detection_edges, pixel_area, specimen_ranges
 from causalphys.microscopy.phases import SRTIO3_110, Phase
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.environments import Environments
 from causalphys.scm.graph import CausalGraph

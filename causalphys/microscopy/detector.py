@@ -28,7 +28,7 @@ from causalphys.parallel import for_each_chunk
 from causalphys.scm.mechanism import Mechanism
 from causalphys.scm.noise import Noise
 
-ROLES = (
+DETECTOR_ROLES = (
     "clean",  # noiseless fraction of electrons reaching the detector per pixel, (n, H, W), >= 0
     "dose",  # e-/Å², > 0
     "pixel_area",  # Å², > 0
@@ -86,7 +86,7 @@ class Detector(Mechanism):
     shape : the image size ``(H, W)`` in pixels
     exact_below : rates below this use the exact Poisson quantile, the others its Cornish-Fisher approximation
         (see :func:`~causalphys.microscopy.poisson.poisson_icdf`)
-    parents : ``{role: node}`` where the graph names a role differently (roles: :data:`ROLES`)
+    parents : ``{role: node}`` where the graph names a role differently (roles: :data:`DETECTOR_ROLES`)
     """
 
     def __init__(
@@ -99,13 +99,13 @@ class Detector(Mechanism):
         self.shape = self.noise.shape[1:]
         self.exact_below = check_exact_below(exact_below)
         parents = dict(parents or {})
-        unknown = sorted(set(parents) - set(ROLES))
+        unknown = sorted(set(parents) - set(DETECTOR_ROLES))
         if unknown:
-            raise ParameterError(f"unknown detector role(s) {unknown}; roles are {list(ROLES)}")
+            raise ParameterError(f"unknown detector role(s) {unknown}; roles are {list(DETECTOR_ROLES)}")
         not_names = {role: name for role, name in parents.items() if not isinstance(name, str)}
         if not_names:
             raise ParameterError(f"detector parents must map roles to node names (str), got {not_names}")
-        self.parents = {role: parents.get(role, role) for role in ROLES}
+        self.parents = {role: parents.get(role, role) for role in DETECTOR_ROLES}
 
     def parent_names(self):
         return frozenset(self.parents.values())
@@ -144,7 +144,7 @@ class Detector(Mechanism):
     def _check(self, p: Mapping[str, torch.Tensor]) -> None:
         """Raise :class:`ParameterError` naming the first quantity out of its range."""
         lowest = {}
-        for role in ROLES:  # one pass per quantity: min and max are NaN if any value is, ±inf if any value is
+        for role in DETECTOR_ROLES:  # one pass per quantity: min and max are NaN if any value is, ±inf if any value is
             low, high = (float(x) for x in torch.aminmax(p[role]))
             if not (math.isfinite(low) and math.isfinite(high)):
                 self._fail(role, "finite", ~torch.isfinite(p[role]), {role: p[role]})

@@ -20,7 +20,7 @@ from causalphys.microscopy.phases import PHASES, Phase, column_weights, phase_ta
 from causalphys.microscopy.render import blur_and_scan, cell_window, column_pixels, deposit, inv2
 from causalphys.microscopy.scan import line_displacements, raster
 from causalphys.parallel import for_each_chunk
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.mechanism import Mechanism
 
@@ -52,7 +52,7 @@ INSTRUMENT_ROLES = (
     "mains_amplitude",  # Å
     "mains_frequency",  # Hz
 )
-ROLES = SAMPLE_ROLES + INSTRUMENT_ROLES
+IMAGING_ROLES = SAMPLE_ROLES + INSTRUMENT_ROLES
 
 _POSITIVE = ("lattice_constant", "probe_sigma", "probe_tail_width", "z_exponent", "pixel_size", "dwell_time")
 _NONNEGATIVE = ("flyback_time", "line_jitter", "mains_amplitude", "mains_frequency", "drift_speed", "background")
@@ -144,7 +144,7 @@ class ImageFormation(Mechanism):
     max_cells : half-width of the lattice-cell grid that is rendered (must cover the padded field; checked)
     cross_section : ``κ`` of the reference column (Sr in SrTiO3) in Å²; others scale as ``Σ Z^n / 38^n``
     background_modes : number of smooth cosine modes (15-60 Å wavelengths) of the thickness/contamination signal
-    parents : ``{role: node}`` where the graph names a role differently (roles: :data:`ROLES`)
+    parents : ``{role: node}`` where the graph names a role differently (roles: :data:`IMAGING_ROLES`)
     placement : the name of a parent node that holds what is otherwise this node's own noise (where the crystal
         sits, which columns are vacant, the background's pattern, the lines' jitter and the mains phase: a uniform
         vector of :attr:`placement_size` per unit, made by :meth:`placement_root`), so that another mechanism — a
@@ -171,10 +171,10 @@ class ImageFormation(Mechanism):
         self.phases = tuple(phases)
         self.cross_section = float(cross_section)
         self.background_modes = int(background_modes)
-        unknown = sorted(set(parents or {}) - set(ROLES))
+        unknown = sorted(set(parents or {}) - set(IMAGING_ROLES))
         if unknown:
-            raise ParameterError(f"unknown image-formation role(s) {unknown}; roles are {list(ROLES)}")
-        self.parents = {role: (parents or {}).get(role, role) for role in ROLES}
+            raise ParameterError(f"unknown image-formation role(s) {unknown}; roles are {list(IMAGING_ROLES)}")
+        self.parents = {role: (parents or {}).get(role, role) for role in IMAGING_ROLES}
         self.n_sites = max(len(p.sites) for p in self.phases)
         padded_rows = self.field[0] + 2 * self.pad
         grid = (2 * self.max_cells + 1) ** 2

@@ -32,17 +32,18 @@ from dataclasses import dataclass
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.microscopy.detector import Detector
 from causalphys.microscopy.imaging import ImageFormation
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.mechanism import Mechanism
 from causalphys.scm.model import SCM
 
-TASKS = ("phase", "defect", "strain")
+LAB_TASKS = ("phase", "defect", "strain")
 DETECTOR_PARAMETERS = ("dose", "gain", "offset", "read_noise", "saturation")
 """The scanner-preset parameters the detector reads; the rest (:data:`SCAN_PARAMETERS`) form the image."""
 SCAN_PARAMETERS = tuple(p for p in PARAMETERS if p not in DETECTOR_PARAMETERS)
@@ -60,12 +61,9 @@ class Lab:
     label_prior: float = 0.5
 
     def __post_init__(self):
-        if not 0.0 <= self.consistency <= 1.0:
-            raise ParameterError(f"lab {self.name!r}: consistency must be a probability, got {self.consistency}")
-        if not 0.0 <= self.label_prior <= 1.0:
-            raise ParameterError(f"lab {self.name!r}: label_prior must be a probability, got {self.label_prior}")
-        if self.mains_frequency <= 0:
-            raise ParameterError(f"lab {self.name!r}: mains_frequency must be > 0, got {self.mains_frequency}")
+        checks.probability(f"lab {self.name!r}: consistency", self.consistency)
+        checks.probability(f"lab {self.name!r}: label_prior", self.label_prior)
+        checks.positive_float(f"lab {self.name!r}: mains_frequency", self.mains_frequency)
 
 
 def _table(values, like: torch.Tensor) -> torch.Tensor:
@@ -155,8 +153,8 @@ def _check_lab_settings(
     """Raise :class:`ParameterError` naming the first bad setting of :func:`confounded_lab`: an unknown task, a
     label noise outside [0, 0.5], no lab, a lab's scanner index outside the presets, or lattice constants that are
     not one positive value per phase (with a spread in [0, 1))."""
-    if task not in TASKS:
-        raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
+    if task not in LAB_TASKS:
+        raise ParameterError(f"task must be one of {list(LAB_TASKS)}, got {task!r}")
     if not 0.0 <= label_noise <= 0.5:
         raise ParameterError(f"label_noise must lie in [0, 0.5], got {label_noise}")
     if not labs:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.microscopy.analysis import column_widths, noise_variance, signal_cutoff
 from causalphys.microscopy.redetection import INSTRUMENT_NODES, Reimaging
@@ -114,15 +115,10 @@ class RecordedInstrument:
 
     def __post_init__(self):
         for name in ("pixel_size", "probe_sigma", "dose", "gain", "dwell_time"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ParameterError(f"RecordedInstrument.{name} must be a finite number > 0, got {value!r}")
+            checks.positive_float(f"RecordedInstrument.{name}", getattr(self, name))
         for name in ("flyback_time", "mains_frequency"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ParameterError(f"RecordedInstrument.{name} must be finite and >= 0, got {value!r}")
-        if not math.isfinite(self.black_level):
-            raise ParameterError(f"RecordedInstrument.black_level must be finite, got {self.black_level!r}")
+            checks.nonnegative_float(f"RecordedInstrument.{name}", getattr(self, name))
+        checks.finite_float("RecordedInstrument.black_level", self.black_level)
         if not (math.isfinite(self.saturation) and self.saturation > self.black_level):
             raise ParameterError(
                 f"RecordedInstrument.saturation must be finite and above black_level {self.black_level:g}, got "

@@ -1,10 +1,11 @@
 """Named scanners: each a distribution over the instrument's parameters, and the mechanism that draws them.
 
-A preset is data (``conf/scanner/*.yaml``): for every instrument parameter a range ``[low, high]`` from which a unit
-imaged on that scanner draws its value — uniformly, or log-uniformly for the parameters listed in ``log_uniform``
-(the dose spans decades). An instrument-parameter node's mechanism :class:`PresetParameter` reads the ``scanner``
-node (an index into the presets) and maps its own uniform noise ``u`` to ``low + (high - low) u`` of that scanner:
-re-imaging a unit with another scanner keeps the unit's quantile ``u`` (a counterfactual).
+A preset is data (``causalphys/presets/scanner/*.yaml``, read by :func:`load_scanners`): for every instrument
+parameter a range ``[low, high]`` from which a unit imaged on that scanner draws its value — uniformly, or
+log-uniformly for the parameters listed in ``log_uniform`` (the dose spans decades). An instrument-parameter node's
+mechanism :class:`PresetParameter` reads the ``scanner`` node (an index into the presets) and maps its own uniform
+noise ``u`` to ``low + (high - low) u`` of that scanner: re-imaging a unit with another scanner keeps the unit's
+quantile ``u`` (a counterfactual).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 
 import torch
 
@@ -141,9 +143,9 @@ class PresetParameter(Mechanism):
 
 
 def preset_list(scanners, key: str = "benchmark.scanners") -> tuple[ScannerPreset, ...]:
-    """``scanners`` (``{name: preset}``, as Hydra composes them from ``conf/scanner/``, or a sequence of presets) as a
-    tuple of presets in order: at least one, every one a :class:`ScannerPreset`, no name twice (errors name
-    ``key``)."""
+    """``scanners`` (``{name: preset}``, as Hydra composes them from ``causalphys/presets/scanner/``, or a sequence of
+    presets) as a tuple of presets in order: at least one, every one a :class:`ScannerPreset`, no name twice (errors
+    name ``key``)."""
     presets = list(scanners.values()) if isinstance(scanners, Mapping) else list(scanners)
     bad = [type(p).__name__ for p in presets if not isinstance(p, ScannerPreset)]
     if bad or not presets:
@@ -152,3 +154,31 @@ def preset_list(scanners, key: str = "benchmark.scanners") -> tuple[ScannerPrese
     if len(set(names)) != len(names):
         raise ParameterError(f"{key} has duplicate names: {names}")
     return tuple(presets)
+
+
+DEFAULT_SCANNERS = ("corrected_200kv", "low_dose", "uncorrected_200kv", "drifty_older")
+"""The shipped presets in the order of the ``scanner`` node's values (0 corrected_200kv, ..., 3 drifty_older)."""
+
+_TARGET = f"{ScannerPreset.__module__}.{ScannerPreset.__qualname__}"
+
+
+def load_scanners(names: Sequence[str] = DEFAULT_SCANNERS) -> list[ScannerPreset]:
+    """The named scanner presets shipped with the package (``causalphys/presets/scanner/<name>.yaml``, the files
+    Hydra composes as the ``scanner`` group), in the order given: their index is the ``scanner`` node's value.
+
+    Read without Hydra (OmegaConf's YAML, as Hydra reads them), so it works from an installed package."""
+    from omegaconf import OmegaConf
+
+    folder = resources.files("causalphys.presets").joinpath("scanner")
+    presets = []
+    for name in names:
+        file = folder.joinpath(f"{name}.yaml")
+        if not file.is_file():
+            known = sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
+            raise ParameterError(f"no config scanner/{name}.yaml in causalphys/presets; known scanner configs: {known}")
+        settings = OmegaConf.to_container(OmegaConf.create(file.read_text(encoding="utf-8")), resolve=True)
+        target = settings.pop("_target_", _TARGET)
+        if target != _TARGET:
+            raise ParameterError(f"scanner preset {name!r}: _target_ must be {_TARGET}, got {target!r}")
+        presets.append(ScannerPreset(**settings))
+    return presets

@@ -5,15 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from causalphys.errors import ParameterError
-
-
-def positive_int(owner: str, name: str, value: object) -> int:
-    """``value`` if it is a positive int (not a bool); else a ParameterError naming ``owner`` and ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ParameterError(f"{owner} {name} must be a positive int, got {value!r}")
-    return value
-
 
 class FeatureNet(nn.Module):
     """``forward(x) = head(features(x))`` with ``features = body`` ``(n, ...) -> (n, n_features)`` and

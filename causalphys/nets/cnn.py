@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
-from causalphys.nets.base import FeatureNet, positive_int
+from causalphys.nets.base import FeatureNet
 
 
 class SmallCNN(FeatureNet):
@@ -30,9 +31,9 @@ class SmallCNN(FeatureNet):
         features: int | None = None,
     ):
         super().__init__()
-        self.in_channels = positive_int("SmallCNN", "in_channels", in_channels)
-        self.n_outputs = positive_int("SmallCNN", "n_outputs", n_outputs)
-        self.width = positive_int("SmallCNN", "width", width)
+        self.in_channels = checks.positive_int("SmallCNN in_channels", in_channels)
+        self.n_outputs = checks.positive_int("SmallCNN n_outputs", n_outputs)
+        self.width = checks.positive_int("SmallCNN width", width)
         if self.width % 8:
             raise ParameterError(f"SmallCNN width must be a multiple of 8 (GroupNorm uses 8 groups), got {width!r}")
         channels = [self.in_channels, self.width, 2 * self.width, 2 * self.width, 2 * self.width]
@@ -46,7 +47,7 @@ class SmallCNN(FeatureNet):
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
         self.n_features = channels[-1]
         if features is not None:
-            layers.append(nn.Linear(self.n_features, positive_int("SmallCNN", "features", features)))
+            layers.append(nn.Linear(self.n_features, checks.positive_int("SmallCNN features", features)))
             self.n_features = features
         self.body = nn.Sequential(*layers)
         self.classifier = nn.Linear(self.n_features, self.n_outputs)

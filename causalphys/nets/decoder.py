@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
-from causalphys.nets.base import positive_int
 
 SLOPE = 0.2
 """Negative slope of the decoders' leaky ReLUs."""
@@ -18,7 +18,7 @@ SLOPE = 0.2
 def _shape(owner: str, output_shape: Sequence[int]) -> tuple[int, ...]:
     if isinstance(output_shape, (str, bytes)) or not isinstance(output_shape, Sequence) or not output_shape:
         raise ParameterError(f"{owner} output_shape must be a per-sample shape such as (5,), got {output_shape!r}")
-    return tuple(positive_int(owner, "output_shape entry", s) for s in output_shape)
+    return tuple(checks.positive_int(f"{owner} output_shape entry", s) for s in output_shape)
 
 
 class MLPDecoder(nn.Module):
@@ -28,9 +28,9 @@ class MLPDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, output_shape: Sequence[int], hidden: Sequence[int] = (64, 64)):
         super().__init__()
-        self.latent_dim = positive_int("MLPDecoder", "latent_dim", latent_dim)
+        self.latent_dim = checks.positive_int("MLPDecoder latent_dim", latent_dim)
         self.output_shape = _shape("MLPDecoder", output_shape)
-        self.hidden = tuple(positive_int("MLPDecoder", "hidden width", h) for h in hidden)
+        self.hidden = tuple(checks.positive_int("MLPDecoder hidden width", h) for h in hidden)
         layers: list[nn.Module] = []
         width = self.latent_dim
         for h in self.hidden:
@@ -61,11 +61,11 @@ class ConvDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, output_shape: Sequence[int], channels: int = 32):
         super().__init__()
-        self.latent_dim = positive_int("ConvDecoder", "latent_dim", latent_dim)
+        self.latent_dim = checks.positive_int("ConvDecoder latent_dim", latent_dim)
         self.output_shape = _shape("ConvDecoder", output_shape)
         if len(self.output_shape) != 3:
             raise ParameterError(f"ConvDecoder output_shape must be (c, h, w), got {self.output_shape}")
-        self.channels = positive_int("ConvDecoder", "channels", channels)
+        self.channels = checks.positive_int("ConvDecoder channels", channels)
         c, h, w = self.output_shape
         self.steps = upsampling_steps(h, w)
         self.start = (math.ceil(h / 2**self.steps), math.ceil(w / 2**self.steps))

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
-from causalphys.nets.base import FeatureNet, positive_int
+from causalphys.nets.base import FeatureNet
 
 _INITS = ("torch", "xavier")
 
@@ -36,16 +37,14 @@ class MLP(FeatureNet):
     ):
         super().__init__()
         if isinstance(in_features, int) and not isinstance(in_features, bool):
-            self.in_features = positive_int("MLP", "in_features", in_features)
+            self.in_features = checks.positive_int("MLP in_features", in_features)
         elif isinstance(in_features, Sequence) and not isinstance(in_features, str) and len(in_features) > 0:
-            self.in_features = math.prod(positive_int("MLP", "in_features", size) for size in in_features)
+            self.in_features = math.prod(checks.positive_int("MLP in_features", size) for size in in_features)
         else:
             raise ParameterError(f"MLP in_features must be a positive int or a per-sample shape, got {in_features!r}")
-        self.n_outputs = positive_int("MLP", "n_outputs", n_outputs)
-        self.hidden = tuple(positive_int("MLP", "hidden width", h) for h in hidden)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ParameterError(f"MLP dropout must be in [0, 1), got {dropout!r}")
-        self.dropout = float(dropout)
+        self.n_outputs = checks.positive_int("MLP n_outputs", n_outputs)
+        self.hidden = tuple(checks.positive_int("MLP hidden width", h) for h in hidden)
+        self.dropout = checks.fraction("MLP dropout", dropout, zero_ok=True)
         if init not in _INITS:
             raise ParameterError(f"MLP init must be one of {list(_INITS)}, got {init!r}")
         self.init = init

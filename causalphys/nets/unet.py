@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
-from causalphys.nets.base import FeatureNet, positive_int
+from causalphys.nets.base import FeatureNet
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -55,10 +56,10 @@ class UNet(FeatureNet):
 
     def __init__(self, in_channels: int, n_outputs: int, width: int = 16, depth: int = 2):
         super().__init__()
-        self.in_channels = positive_int("UNet", "in_channels", in_channels)
-        self.n_outputs = positive_int("UNet", "n_outputs", n_outputs)
-        self.width = positive_int("UNet", "width", width)
-        self.depth = positive_int("UNet", "depth", depth)
+        self.in_channels = checks.positive_int("UNet in_channels", in_channels)
+        self.n_outputs = checks.positive_int("UNet n_outputs", n_outputs)
+        self.width = checks.positive_int("UNet width", width)
+        self.depth = checks.positive_int("UNet depth", depth)
         if self.width % 8:
             raise ParameterError(f"UNet width must be a multiple of 8 (GroupNorm uses 8 groups), got {width!r}")
         self.n_features = self.width

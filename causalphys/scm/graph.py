@@ -8,7 +8,7 @@ import networkx as nx
 
 from causalphys.errors import CycleError, GraphError
 
-ROLES = ("confounder", "sample", "instrument", "label", "other")
+NODE_ROLES = ("confounder", "sample", "instrument", "label", "other")
 """The node roles: a confounder (the lab), the sample's physics, the instrument, the label, anything else."""
 
 
@@ -19,7 +19,7 @@ class CausalGraph:
     ----------
     edges : iterable of ``(cause, effect)`` pairs, or a ``networkx.DiGraph`` (copied)
     nodes : extra nodes without edges (isolated nodes)
-    roles : ``{node: role}`` with roles from :data:`ROLES`; unnamed nodes get ``"other"``
+    roles : ``{node: role}`` with roles from :data:`NODE_ROLES`; unnamed nodes get ``"other"``
 
     Nodes are iterated in a topological order; parents and children are listed in the order in which the nodes
     first appeared (in the edges, then ``nodes``), the same in every graph derived from this one.
@@ -56,8 +56,8 @@ class CausalGraph:
         self._roles = {node: "other" for node in self._order}
         for node, role in (roles or {}).items():
             self._check_node(node, "roles")
-            if role not in ROLES:
-                raise GraphError(f"role of node {node!r} must be one of {list(ROLES)}, got {role!r}")
+            if role not in NODE_ROLES:
+                raise GraphError(f"role of node {node!r} must be one of {list(NODE_ROLES)}, got {role!r}")
             self._roles[node] = role
 
     # -- queries ---------------------------------------------------------------------------------------------
@@ -80,8 +80,8 @@ class CausalGraph:
         return self._roles[node]
 
     def nodes_with_role(self, role: str) -> tuple[str, ...]:
-        if role not in ROLES:
-            raise GraphError(f"unknown role {role!r}; roles are {list(ROLES)}")
+        if role not in NODE_ROLES:
+            raise GraphError(f"unknown role {role!r}; roles are {list(NODE_ROLES)}")
         return tuple(n for n in self._order if self._roles[n] == role)
 
     def parents(self, node: str) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ A mechanism draws ``u`` from an explicit generator (:meth:`Mechanism.sample_nois
 parents and that noise (:meth:`Mechanism.evaluate`), vectorized over the batch: every tensor is batch-first,
 ``(n, *node_shape)``. An *invertible* mechanism can also recover ``u`` from the parents and the node's value
 (:meth:`Mechanism.invert`, the abduction step of a counterfactual). Parents are passed by name, as keyword
-arguments.
+arguments. The mechanisms themselves are listed in :mod:`causalphys.scm.catalog` (public as ``cp.mech``).
 """
 
 from __future__ import annotations

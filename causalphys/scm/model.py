@@ -15,6 +15,7 @@ from types import MappingProxyType
 import networkx as nx
 import torch
 
+from causalphys import checks
 from causalphys.errors import (
     CausalPhysError,
     CounterfactualError,
@@ -115,7 +116,7 @@ class SCM:
         counterfactuals through non-invertible mechanisms can be computed later. ``nodes`` restricts the work to
         those nodes and their ancestors (the values are the same as in a full draw with the same seed).
         """
-        n = _batch_size(n)
+        n = checks.positive_int("the number of samples n", n)
         device = torch.device(device)
         only = None
         if nodes is not None:
@@ -320,9 +321,3 @@ class SCM:
             parents = ", ".join(self._graph.parents(node))
             lines.append(f"  {node} := {self._mechanisms[node]!r}" + (f"  <- ({parents})" if parents else ""))
         return "\n".join(lines)
-
-
-def _batch_size(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ParameterError(f"the number of samples n must be a positive int, got {n!r}")
-    return n

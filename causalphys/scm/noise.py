@@ -7,11 +7,11 @@ makes counterfactuals possible (keep ``u``, change the parents).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 
 
@@ -20,20 +20,6 @@ def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
     if any(s <= 0 for s in shape):
         raise ParameterError(f"noise shape must have positive sizes, got {shape}")
     return shape
-
-
-def _positive(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"{name} must be a positive finite number, got {value}")
-    return value
-
-
-def _finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ParameterError(f"{name} must be finite, got {value}")
-    return value
 
 
 class Noise:
@@ -62,8 +48,8 @@ class Normal(Noise):
     """``u ~ N(mean, std²)`` elementwise, shape ``(n, *shape)``."""
 
     def __init__(self, mean: float = 0.0, std: float = 1.0, shape: int | Sequence[int] = ()):
-        self.mean = _finite("Normal.mean", mean)
-        self.std = _positive("Normal.std", std)
+        self.mean = checks.finite_float("Normal.mean", mean)
+        self.std = checks.positive_float("Normal.std", std)
         self.shape = _shape(shape)
 
     def sample(self, n, generator, device, dtype):
@@ -79,8 +65,8 @@ class Uniform(Noise):
     """``u ~ U[low, high)`` elementwise, shape ``(n, *shape)``."""
 
     def __init__(self, low: float = 0.0, high: float = 1.0, shape: int | Sequence[int] = ()):
-        self.low = _finite("Uniform.low", low)
-        self.high = _finite("Uniform.high", high)
+        self.low = checks.finite_float("Uniform.low", low)
+        self.high = checks.finite_float("Uniform.high", high)
         if self.high <= self.low:
             raise ParameterError(f"Uniform needs low < high, got low={self.low}, high={self.high}")
         self.shape = _shape(shape)
@@ -115,8 +101,8 @@ class Laplace(Noise):
     """``u ~ Laplace(loc, scale)`` elementwise (inverse CDF of a uniform draw)."""
 
     def __init__(self, loc: float = 0.0, scale: float = 1.0, shape: int | Sequence[int] = ()):
-        self.loc = _finite("Laplace.loc", loc)
-        self.scale = _positive("Laplace.scale", scale)
+        self.loc = checks.finite_float("Laplace.loc", loc)
+        self.scale = checks.positive_float("Laplace.scale", scale)
         self.shape = _shape(shape)
 
     def sample(self, n, generator, device, dtype):

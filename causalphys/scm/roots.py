@@ -12,16 +12,10 @@ from collections.abc import Sequence
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.scm import noise as nz
 from causalphys.scm.mechanism import Mechanism, as_tensor
-
-
-def _probability(name: str, p: float) -> float:
-    p = float(p)
-    if not 0.0 <= p <= 1.0:
-        raise ParameterError(f"{name} must be a probability in [0, 1], got {p}")
-    return p
 
 
 class Constant(Mechanism):
@@ -92,12 +86,8 @@ class Normal(Mechanism):
 
     def __init__(self, mean: float = 0.0, std: float = 1.0, shape: int | Sequence[int] = ()):
         self.noise = nz.Normal(0.0, 1.0, shape)
-        self.mean = float(mean)
-        self.std = float(std)
-        if not math.isfinite(self.mean):
-            raise ParameterError(f"Normal.mean must be finite, got {mean}")
-        if not (math.isfinite(self.std) and self.std > 0):
-            raise ParameterError(f"Normal.std must be a positive number, got {std}")
+        self.mean = checks.finite_float("Normal.mean", mean)
+        self.std = checks.positive_float("Normal.std", std)
         self.shape = self.noise.shape
 
     def evaluate(self, parents, u, *, n, device, dtype):
@@ -149,7 +139,7 @@ class Bernoulli(Mechanism):
     """``x = 1[u < p]``, ``u ~ U(0, 1)``: ``1.`` with probability ``p``, else ``0.``."""
 
     def __init__(self, p: float, shape: int | Sequence[int] = ()):
-        self.p = _probability("Bernoulli.p", p)
+        self.p = checks.probability("Bernoulli.p", p)
         self.noise = nz.Uniform(0.0, 1.0, shape)
         self.shape = self.noise.shape
 

@@ -9,7 +9,7 @@ import torch
 
 from causalphys.errors import ParameterError
 from causalphys.trainers.annealed import AnnealedPenaltyTrainer
-from causalphys.trainers.base import Batch
+from causalphys.trainers.base import Minibatch
 from causalphys.trainers.penalties import pairwise_mean
 
 
@@ -32,6 +32,6 @@ class FeatureAlignment(AnnealedPenaltyTrainer):
             )
 
     def penalty(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> torch.Tensor:
         return pairwise_mean(features, type(self).distance)

@@ -7,8 +7,8 @@ import warnings
 
 import torch
 
-from causalphys.trainers import params as check
-from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
+from causalphys import checks
+from causalphys.trainers.base import FUSE_ROWS, Minibatch, Trainer
 from causalphys.trainers.schedule import annealed_weight
 
 
@@ -43,9 +43,9 @@ class AnnealedPenaltyTrainer(Trainer):
         **kwargs,
     ):
         owner = type(self).__name__
-        self.penalty_weight = check.nonnegative_float(owner, "penalty_weight", penalty_weight)
-        self.penalty_anneal_steps = check.nonnegative_int(owner, "penalty_anneal_steps", penalty_anneal_steps)
-        self.restart_optimizer = check.boolean(owner, "restart_optimizer", restart_optimizer)
+        self.penalty_weight = checks.nonnegative_float(f"{owner} penalty_weight", penalty_weight)
+        self.penalty_anneal_steps = checks.nonnegative_int(f"{owner} penalty_anneal_steps", penalty_anneal_steps)
+        self.restart_optimizer = checks.boolean(f"{owner} restart_optimizer", restart_optimizer)
         super().__init__(**kwargs)
 
     def prepare(self, env_names: list[object]) -> None:
@@ -63,7 +63,7 @@ class AnnealedPenaltyTrainer(Trainer):
 
     @abc.abstractmethod
     def penalty(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> torch.Tensor:
         """The penalty ``P`` (0-d) from each environment's outputs ``(b_e, k)``, its batch, the risks ``(E,)`` and
         its features ``(b_e, d)`` (``net_.features(x)``, from which the outputs were computed)."""
@@ -75,7 +75,7 @@ class AnnealedPenaltyTrainer(Trainer):
         return self.net_.head(features), features
 
     def extra_terms(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> dict[str, tuple[float, torch.Tensor]]:
         """Further terms of the objective, ``name -> (weight mu_k, 0-d term Q_k)``; none by default. Each is reported
         as the metrics ``name`` and ``name + "_weight"``."""
@@ -85,7 +85,7 @@ class AnnealedPenaltyTrainer(Trainer):
         """The steps at which Adam is rebuilt when ``restart_optimizer``: ``{penalty_anneal_steps}``."""
         return {self.penalty_anneal_steps}
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         sizes = [len(x) for x, _ in batches]
         if sum(sizes) <= FUSE_ROWS:  # one pass over the pooled minibatch: fastest for small batches
             all_outputs, all_features = self.forward(torch.cat([x for x, _ in batches]))

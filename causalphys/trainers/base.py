@@ -16,15 +16,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from causalphys import checks
 from causalphys.atomic import save_torch
+from causalphys.data.benchmark import LEARNING_TASKS
 from causalphys.errors import ParameterError
 from causalphys.nets.init import reinitialize
 from causalphys.nets.modes import evaluating
 from causalphys.seeding import derive_seed, make_generator
 from causalphys.trainers import checkpoint as ckpt_files
-from causalphys.trainers import params as check
 from causalphys.trainers.errors import CheckpointError, DataError, DataTypeError, NotFittedError
-from causalphys.trainers.losses import TASKS, task_loss
+from causalphys.trainers.losses import task_loss
 from causalphys.trainers.validation import check_envs, check_net, check_targets, count_outputs
 
 __all__ = ["DataError", "Trainer"]
@@ -36,7 +37,9 @@ go through the net one environment at a time, so that no pooled copy of the inpu
 # Settings that may change between an interrupted fit and its resumption; any other difference is an error.
 RESUMABLE_CHANGES = frozenset({"steps", "progress", "checkpoint_every", "checkpoint_dir", "device", "reset_net"})
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Minibatch = tuple[torch.Tensor, torch.Tensor]
+"""One training environment's minibatch ``(x, y)`` in :meth:`Trainer.update` (not :class:`causalphys.scm.batch.Batch`,
+an SCM's sample)."""
 
 
 class Trainer(abc.ABC):
@@ -109,28 +112,26 @@ class Trainer(abc.ABC):
         reset_net: bool = True,
     ):
         owner = type(self).__name__
-        self.lr = check.positive_float(owner, "lr", lr)
-        self.weight_decay = check.nonnegative_float(owner, "weight_decay", weight_decay)
-        self.l2 = check.nonnegative_float(owner, "l2", l2)
-        self.batch_size = None if batch_size is None else check.positive_int(owner, "batch_size", batch_size)
-        self.steps = check.nonnegative_int(owner, "steps", steps)
-        self.task = check.choice(owner, "task", task, TASKS)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ParameterError(f"{owner} seed must be an int, got {seed!r}")
-        self.seed = seed
+        self.lr = checks.positive_float(f"{owner} lr", lr)
+        self.weight_decay = checks.nonnegative_float(f"{owner} weight_decay", weight_decay)
+        self.l2 = checks.nonnegative_float(f"{owner} l2", l2)
+        self.batch_size = checks.positive_int(f"{owner} batch_size", batch_size, none_ok=True)
+        self.steps = checks.nonnegative_int(f"{owner} steps", steps)
+        self.task = checks.choice(f"{owner} task", task, LEARNING_TASKS)
+        self.seed = checks.integer(f"{owner} seed", seed)
         try:
             torch.device(device)
         except (RuntimeError, TypeError) as e:
             raise ParameterError(f"{owner} device {device!r} is not a torch device: {e}") from e
         self.device = device
-        self.checkpoint_every = check.nonnegative_int(owner, "checkpoint_every", checkpoint_every)
+        self.checkpoint_every = checks.nonnegative_int(f"{owner} checkpoint_every", checkpoint_every)
         if self.checkpoint_every and checkpoint_dir is None:
             raise ParameterError(f"{owner} checkpoint_every={checkpoint_every} needs a checkpoint_dir")
         if self.checkpoint_every and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
             raise ParameterError(f"{owner} checkpoint_dir {str(checkpoint_dir)!r} is a file, not a folder")
         self.checkpoint_dir = checkpoint_dir
-        self.progress = check.boolean(owner, "progress", progress)
-        self.reset_net = check.boolean(owner, "reset_net", reset_net)
+        self.progress = checks.boolean(f"{owner} progress", progress)
+        self.reset_net = checks.boolean(f"{owner} reset_net", reset_net)
         self._fitting = False
         self._rng_state: dict[str, torch.Tensor] = {}
 
@@ -158,7 +159,7 @@ class Trainer(abc.ABC):
 
     # -------------------------------------------------------------------------------------- what a learner adds
     @abc.abstractmethod
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         """One optimisation step from one minibatch ``(x, y)`` per training environment (in ``env_names_`` order).
 
         ``x`` is ``(b, *input_shape)`` on ``device`` in the net's dtype; ``y`` is ``(b,)`` long labels or ``(b,)`` /
@@ -253,7 +254,7 @@ class Trainer(abc.ABC):
         ``envs``; a learner trained on more than ``envs`` (views, pairs) adds those."""
         return ckpt_files.data_digest(envs)
 
-    def _draw(self, data: list[Batch]) -> list[Batch]:
+    def _draw(self, data: list[Minibatch]) -> list[Minibatch]:
         """One minibatch per environment: ``batch_size`` indices drawn uniformly with replacement."""
         if self.batch_size is None:
             return data
@@ -263,7 +264,7 @@ class Trainer(abc.ABC):
             batches.append((x[idx], y[idx]))
         return batches
 
-    def _train(self, data: list[Batch]) -> None:
+    def _train(self, data: list[Minibatch]) -> None:
         self.net_.train()
         bar = tqdm(
             total=self.steps, initial=self.step_, disable=not self.progress, desc=type(self).__name__, unit="step"

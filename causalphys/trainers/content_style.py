@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.nets.modes import evaluating
-from causalphys.trainers import params as check
-from causalphys.trainers.base import Batch, Trainer
+from causalphys.trainers.base import Minibatch, Trainer
 from causalphys.trainers.errors import DataError, DataTypeError
 
 Pairs = Mapping[object, Sequence[torch.Tensor]]
@@ -93,13 +93,13 @@ class ContentStyle(Trainer):
         **kwargs,
     ):
         owner = type(self).__name__
-        self.temperature = check.positive_float(owner, "temperature", temperature)
-        self.encoder_steps = check.nonnegative_int(owner, "encoder_steps", encoder_steps)
-        self.pair_batch_size = check.positive_int(owner, "pair_batch_size", pair_batch_size)
+        self.temperature = checks.positive_float(f"{owner} temperature", temperature)
+        self.encoder_steps = checks.nonnegative_int(f"{owner} encoder_steps", encoder_steps)
+        self.pair_batch_size = checks.positive_int(f"{owner} pair_batch_size", pair_batch_size)
         if self.pair_batch_size < 2:
             raise ParameterError(f"{owner} pair_batch_size must be >= 2 (InfoNCE needs negatives), got 1")
-        self.normalize = check.boolean(owner, "normalize", normalize)
-        self.style_penalty = check.nonnegative_float(owner, "style_penalty", style_penalty)
+        self.normalize = checks.boolean(f"{owner} normalize", normalize)
+        self.style_penalty = checks.nonnegative_float(f"{owner} style_penalty", style_penalty)
         super().__init__(steps=steps, **kwargs)
 
     def fit(self, net: nn.Module, envs, pairs: Pairs | None = None) -> ContentStyle:
@@ -150,7 +150,7 @@ class ContentStyle(Trainer):
             self.pairs_ = self.pairs_.to(torch.device(self.device), dtype)
             self.pair_env_ = self.pair_env_.to(self.pairs_.device)  # indexed by the same rows as the pairs
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         if self.step_ < self.encoder_steps:
             pairs = self.pairs_
             rows = torch.randint(len(pairs), (self.pair_batch_size,), generator=self.batch_generator_)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
+from causalphys.trainers.base import FUSE_ROWS, Minibatch, Trainer
 
 
 class ERM(Trainer):
@@ -16,7 +16,7 @@ class ERM(Trainer):
     Hyper-parameters: those of :class:`~causalphys.trainers.base.Trainer`.
     """
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         if sum(len(x) for x, _ in batches) <= FUSE_ROWS:
             x = torch.cat([x for x, _ in batches])
             y = torch.cat([y for _, y in batches])

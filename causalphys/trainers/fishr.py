@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.trainers.annealed import AnnealedPenaltyTrainer
-from causalphys.trainers.base import Batch
+from causalphys.trainers.base import Minibatch
 from causalphys.trainers.penalties import gradient_variance, per_sample_gradients, variance_distance
 
 
@@ -52,8 +53,7 @@ class Fishr(AnnealedPenaltyTrainer):
         penalty_anneal_steps: int = 1500,
         **kwargs,
     ):
-        if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
-            raise ParameterError(f"{type(self).__name__} ema must be a number in [0, 1), got {ema!r}")
+        checks.fraction(f"{type(self).__name__} ema", ema, zero_ok=True)
         if reduction not in ("mean", "sum"):
             raise ParameterError(f"{type(self).__name__} reduction must be 'mean' or 'sum', got {reduction!r}")
         self.ema = float(ema)
@@ -74,7 +74,7 @@ class Fishr(AnnealedPenaltyTrainer):
         self.ema_ = state["ema"].to(torch.device(self.device))
 
     def penalty(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> torch.Tensor:
         variances = torch.stack(
             [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from causalphys.trainers import params as check
-from causalphys.trainers.base import Batch, Trainer
+from causalphys import checks
+from causalphys.trainers.base import Minibatch, Trainer
 
 
 def update_group_weights(q: torch.Tensor, risks: torch.Tensor, eta: float) -> torch.Tensor:
@@ -32,7 +32,7 @@ class GroupDRO(Trainer):
     min_envs = 2
 
     def __init__(self, eta: float = 0.01, **kwargs):
-        self.eta = check.nonnegative_float(type(self).__name__, "eta", eta)
+        self.eta = checks.nonnegative_float(f"{type(self).__name__} eta", eta)
         super().__init__(**kwargs)
 
     def prepare(self, env_names: list[object]) -> None:
@@ -46,7 +46,7 @@ class GroupDRO(Trainer):
     def load_extra_state(self, state: dict) -> None:
         self.q_ = state["q"].to(torch.device(self.device))
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         outputs = self.net_(torch.cat([x for x, _ in batches])).split([len(x) for x, _ in batches])
         risks = torch.stack([self.task_loss(out, y) for out, (_, y) in zip(outputs, batches)])
         self.q_ = update_group_weights(self.q_, risks, self.eta)

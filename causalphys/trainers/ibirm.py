@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from causalphys.trainers import params as check
-from causalphys.trainers.base import Batch
+from causalphys import checks
+from causalphys.trainers.base import Minibatch
 from causalphys.trainers.irm import IRM
 from causalphys.trainers.penalties import feature_variance
 from causalphys.trainers.schedule import annealed_weight
@@ -27,12 +27,12 @@ class IBIRM(IRM):
 
     def __init__(self, ib_penalty_weight: float = 100.0, ib_anneal_steps: int = 500, **kwargs):
         owner = type(self).__name__
-        self.ib_penalty_weight = check.nonnegative_float(owner, "ib_penalty_weight", ib_penalty_weight)
-        self.ib_anneal_steps = check.nonnegative_int(owner, "ib_anneal_steps", ib_anneal_steps)
+        self.ib_penalty_weight = checks.nonnegative_float(f"{owner} ib_penalty_weight", ib_penalty_weight)
+        self.ib_anneal_steps = checks.nonnegative_int(f"{owner} ib_anneal_steps", ib_anneal_steps)
         super().__init__(**kwargs)
 
     def extra_terms(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> dict[str, tuple[float, torch.Tensor]]:
         weight = annealed_weight(self.step_, self.ib_penalty_weight, self.ib_anneal_steps, initial_weight=0.0)
         return {"ib_penalty": (weight, torch.stack([feature_variance(z) for z in features]).mean())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from causalphys.trainers.annealed import AnnealedPenaltyTrainer
-from causalphys.trainers.base import Batch
+from causalphys.trainers.base import Minibatch
 from causalphys.trainers.penalties import irmv1_penalty
 
 
@@ -22,6 +22,6 @@ class IRM(AnnealedPenaltyTrainer):
     """
 
     def penalty(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> torch.Tensor:
         return torch.stack([irmv1_penalty(out, y, self.task_loss) for out, (_, y) in zip(outputs, batches)]).mean()

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.nets.decoder import make_decoder
 from causalphys.nets.init import reinitialize
 from causalphys.nets.modes import evaluating
 from causalphys.seeding import derive_seed, make_generator
-from causalphys.trainers import params as check
-from causalphys.trainers.base import FUSE_ROWS, Batch, Trainer
+from causalphys.trainers.base import FUSE_ROWS, Minibatch, Trainer
 from causalphys.trainers.schedule import cosine_factor
 
 PRIORS = ("gaussian", "laplace")
@@ -166,18 +166,18 @@ class IVAE(Trainer):
         **kwargs,
     ):
         owner = type(self).__name__
-        self.latent_dim = check.positive_int(owner, "latent_dim", latent_dim)
-        self.prior = check.choice(owner, "prior", prior, PRIORS)
-        self.prior_mean = check.boolean(owner, "prior_mean", prior_mean)
-        self.conditional_prior = check.boolean(owner, "conditional_prior", conditional_prior)
-        self.posterior = check.choice(owner, "posterior", posterior, POSTERIORS)
-        self.decoder_var = check.positive_float(owner, "decoder_var", decoder_var)
-        self.learn_decoder_var = check.boolean(owner, "learn_decoder_var", learn_decoder_var)
+        self.latent_dim = checks.positive_int(f"{owner} latent_dim", latent_dim)
+        self.prior = checks.choice(f"{owner} prior", prior, PRIORS)
+        self.prior_mean = checks.boolean(f"{owner} prior_mean", prior_mean)
+        self.conditional_prior = checks.boolean(f"{owner} conditional_prior", conditional_prior)
+        self.posterior = checks.choice(f"{owner} posterior", posterior, POSTERIORS)
+        self.decoder_var = checks.positive_float(f"{owner} decoder_var", decoder_var)
+        self.learn_decoder_var = checks.boolean(f"{owner} learn_decoder_var", learn_decoder_var)
         if isinstance(decoder_hidden, (str, bytes)) or not isinstance(decoder_hidden, Sequence):
             raise ParameterError(f"{owner} decoder_hidden must be a list of widths, got {decoder_hidden!r}")
-        self.decoder_hidden = tuple(check.positive_int(owner, "decoder_hidden width", h) for h in decoder_hidden)
-        self.decoder_channels = check.positive_int(owner, "decoder_channels", decoder_channels)
-        self.lr_schedule = check.choice(owner, "lr_schedule", lr_schedule, LR_SCHEDULES)
+        self.decoder_hidden = tuple(checks.positive_int(f"{owner} decoder_hidden width", h) for h in decoder_hidden)
+        self.decoder_channels = checks.positive_int(f"{owner} decoder_channels", decoder_channels)
+        self.lr_schedule = checks.choice(f"{owner} lr_schedule", lr_schedule, LR_SCHEDULES)
         self.min_envs = 2 if self.conditional_prior else 1
         super().__init__(lr=lr, batch_size=batch_size, steps=steps, **kwargs)
 
@@ -269,7 +269,7 @@ class IVAE(Trainer):
         reconstruction = -0.5 * (residual**2 * torch.exp(-s2) + s2 + LOG_2PI).sum(1)
         return reconstruction, kl.sum(1)
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         optimizers = (self.optimizer_, self.modules_optimizer_)
         if self.lr_schedule == "cosine":
             for optimizer in optimizers:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from causalphys.data.benchmark import LEARNING_TASKS
 from causalphys.errors import ParameterError
-
-TASKS = ("classification", "regression", "dense")
 
 
 def task_loss(outputs: torch.Tensor, y: torch.Tensor, task: str, reduction: str = "mean") -> torch.Tensor:
@@ -36,7 +35,7 @@ def task_loss(outputs: torch.Tensor, y: torch.Tensor, task: str, reduction: str 
         target = y.reshape(len(y), -1).to(outputs.dtype)
         per_sample = (outputs.reshape(len(outputs), -1) - target).pow(2).mean(dim=1)
     else:
-        raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
+        raise ParameterError(f"task must be one of {list(LEARNING_TASKS)}, got {task!r}")
     return per_sample.mean() if reduction == "mean" else per_sample
 
 

@@ -29,10 +29,10 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 from causalphys.trainers import checkpoint as ckpt_files
-from causalphys.trainers import params as check
-from causalphys.trainers.base import Batch, Trainer
+from causalphys.trainers.base import Minibatch, Trainer
 from causalphys.trainers.errors import DataError, DataTypeError
 
 Views = Mapping[object, tuple[torch.Tensor, torch.Tensor]]
@@ -47,7 +47,7 @@ class InstrumentRandomization(Trainer):
     needs_views = True
 
     def __init__(self, views_per_step: int = 1, **kwargs):
-        self.views_per_step = check.positive_int(type(self).__name__, "views_per_step", views_per_step)
+        self.views_per_step = checks.positive_int(f"{type(self).__name__} views_per_step", views_per_step)
         super().__init__(**kwargs)
 
     # ----------------------------------------------------------------------------------------------- data
@@ -114,7 +114,7 @@ class InstrumentRandomization(Trainer):
             (self._views_in[e][0].to(device, dtype), self._views_in[e][1].to(device, target)) for e in env_names
         ]
 
-    def _draw(self, data: list[Batch]) -> list[Batch]:
+    def _draw(self, data: list[Minibatch]) -> list[Minibatch]:
         """Per environment ``(x, y)``: ``x`` ``(b, views_per_step, *input_shape)`` — ``b`` units drawn with
         replacement (all of them when ``batch_size`` is None), each with ``views_per_step`` distinct views."""
         batches = []
@@ -131,7 +131,7 @@ class InstrumentRandomization(Trainer):
         return batches
 
     # ----------------------------------------------------------------------------------------------- objective
-    def outputs_and_risk(self, batches: list[Batch]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def outputs_and_risk(self, batches: list[Minibatch]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """The net's outputs per environment, ``(b, v, n_outputs)``, and the mean task loss over every view."""
         outputs, total, count = [], 0.0, 0
         for x, y in batches:
@@ -143,7 +143,7 @@ class InstrumentRandomization(Trainer):
             outputs.append(out.reshape(b, v, -1))
         return outputs, total / count
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         _, risk = self.outputs_and_risk(batches)
         loss = self.regularized(risk)
         self.optimizer_step(loss)
@@ -179,7 +179,7 @@ class CounterfactualInvariance(InstrumentRandomization):
 
     def __init__(self, penalty_weight: float = 10.0, views_per_step: int = 2, batch_size: int | None = 32, **kwargs):
         owner = type(self).__name__
-        self.penalty_weight = check.nonnegative_float(owner, "penalty_weight", penalty_weight)
+        self.penalty_weight = checks.nonnegative_float(f"{owner} penalty_weight", penalty_weight)
         if views_per_step < 2:
             raise ParameterError(
                 f"{owner} views_per_step must be >= 2 (the penalty compares views), got {views_per_step}"
@@ -197,7 +197,7 @@ class CounterfactualInvariance(InstrumentRandomization):
             )
         return out
 
-    def update(self, batches: list[Batch]) -> dict[str, float]:
+    def update(self, batches: list[Minibatch]) -> dict[str, float]:
         outputs, risk = self.outputs_and_risk(batches)
         penalty = torch.stack([view_variance(o, self.task) for o in outputs]).mean()
         loss = self.regularized(risk + self.penalty_weight * penalty)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from causalphys.trainers.annealed import AnnealedPenaltyTrainer
-from causalphys.trainers.base import Batch
+from causalphys.trainers.base import Minibatch
 from causalphys.trainers.penalties import risk_variance
 
 
@@ -19,6 +19,6 @@ class VREx(AnnealedPenaltyTrainer):
     """
 
     def penalty(
-        self, outputs: list[torch.Tensor], batches: list[Batch], risks: torch.Tensor, features: list[torch.Tensor]
+        self, outputs: list[torch.Tensor], batches: list[Minibatch], risks: torch.Tensor, features: list[torch.Tensor]
     ) -> torch.Tensor:
         return risk_variance(risks)

@@ -378,7 +378,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1, each with every truth")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+N-1 (e.g. 100: tuning seeds)")
-    parser.add_argument("--preset", default="uncorrected_200kv", help="scanner preset (conf/scanner) of the ranges")
+    parser.add_argument(
+        "--preset", default="uncorrected_200kv", help="scanner preset (causalphys/presets/scanner) of the ranges"
+    )
     parser.add_argument("--rows", type=int, default=256, help="scan lines (and pixels per line)")
     parser.add_argument("--budget", type=int, default=40, help="measurements per run")
     parser.add_argument("--policy", default="softmax", choices=["softmax", "epsilon_greedy"])

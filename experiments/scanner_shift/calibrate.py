@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 import causalphys as cp
+from causalphys.atomic import write_atomic, write_text
 
 HERE = Path(__file__).resolve().parent
 TRAIN, TEST, HELDOUT = ("train_a", "train_b"), "test", "heldout_scanners"
@@ -79,13 +78,6 @@ def run_seed(seed: int, args) -> list[dict]:
     return rows
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def summarise(rows: list[dict], args) -> str:
     def stat(trainer, envs, split):
         per_seed = {}
@@ -128,15 +120,17 @@ def main(argv=None):
     rows = []
     for seed in range(args.seeds):
         rows += run_seed(seed, args)
-    args.out.mkdir(parents=True, exist_ok=True)
     fields = ["run", "trainer", "env", "split", "metric", "value", "selection"]
-    with tempfile.NamedTemporaryFile("w", dir=args.out, delete=False, suffix=".tmp", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(f.name, args.out / "results.csv")
+
+    def write_csv(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(args.out / "results.csv", write_csv)
     summary = summarise(rows, args)
-    write_atomic(args.out / "calibration.md", summary)
+    write_text(args.out / "calibration.md", summary)
     print(summary)
 
 

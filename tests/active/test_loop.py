@@ -23,7 +23,7 @@ from causalphys.active.strategies import (
 from causalphys.evaluation.harness import net_factory
 from causalphys.evaluation.store import StoreError
 from causalphys.nets import MLP
-from causalphys.scm import mech
+from causalphys.scm import catalog as mech
 from causalphys.scm.model import SCM
 from causalphys.seeding import make_generator
 from causalphys.trainers import ERM
@@ -297,7 +297,7 @@ def test_prediction_shift_warms_up_and_names_bad_settings():
         strategy.choose(state, make_generator(0))
     with pytest.raises(ValueError, match="pool_size must be a positive integer"):
         PredictionShiftStrategy(pool_size=0)
-    with pytest.raises(ValueError, match="prior_count must be a positive number"):
+    with pytest.raises(ValueError, match="prior_count must be a positive finite number"):
         PredictionShiftStrategy(prior_count=0)
 
 

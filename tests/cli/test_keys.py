@@ -49,3 +49,11 @@ def test_a_required_key_without_a_value_is_a_known_key():
     assert unknown_keys(["model=net.ts", "seed=1"], CONF_DIR, "evaluate") == []
     (message,) = unknown_keys(["model=net.ts", "seeed=1"], CONF_DIR, "evaluate")
     assert "did you mean 'seed'?" in message
+
+
+def test_the_scanner_group_shipped_in_the_package_is_a_group():
+    """``scanner`` lives in causalphys/presets/ (on Hydra's search path), not in conf/: still a group whose keys are
+    offered."""
+    assert unknown_keys(["+scanner=low_dose", "scanner.name=x"], CONF_DIR) == []
+    (message,) = unknown_keys(["+scanner=low_dose", "scanner.nmae=x"], CONF_DIR)
+    assert "did you mean 'scanner.name'?" in message

@@ -199,7 +199,7 @@ def test_regression_targets_and_unlabelled_files(tmp_path):
         (dict(tile=0), "tile must be a positive integer"),
         (dict(tile=8.5), "tile must be a positive integer"),
         (dict(stride=-2), "stride must be a positive integer or null"),
-        (dict(pixel_size=-0.3), "pixel_size must be a positive number"),
+        (dict(pixel_size=-0.3), "pixel_size must be a positive finite number"),
         (dict(val_fraction=1.0), r"val_fraction must be a number in \(0, 1\)"),
         (dict(task="ranking"), "task must be one of"),
         (dict(split_by="file"), "split_by must be one of"),

@@ -3,10 +3,9 @@
 import pytest
 import torch
 
-from causalphys.cli.configs import load_scanners
 from causalphys.errors import ParameterError
 from causalphys.evaluation.shifts import HeldOutScanners, NodeValues, Routing, Severity, interpolate
-from causalphys.microscopy.scanners import PARAMETERS
+from causalphys.microscopy.scanners import PARAMETERS, load_scanners
 
 from .tiny import TOWARD, severity, tiny_benchmark
 

@@ -1,8 +1,8 @@
 """A tiny scanner-shift benchmark shared by the evaluation tests (32x32 images, a few dozen per environment)."""
 
-from causalphys.cli.configs import load_scanners
 from causalphys.evaluation.benchmarks import ScannerShiftBenchmark
 from causalphys.evaluation.shifts import Severity
+from causalphys.microscopy.scanners import load_scanners
 
 PAIR = ["corrected_200kv", "low_dose"]
 LABS = {

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from causalphys.cli.configs import load_scanners
 from causalphys.errors import ParameterError
 from causalphys.evaluation import metrics
 from causalphys.evaluation.harness import evaluate_run, net_factory
 from causalphys.microscopy.column_benchmark import ColumnBenchmark
 from causalphys.microscopy.columns import map_peaks, score_maps
+from causalphys.microscopy.scanners import load_scanners
 from causalphys.nets import UNet
 from causalphys.trainers import ERM
 from tests.test_run import _compose

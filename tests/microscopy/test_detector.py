@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 
 import causalphys as cp
-from causalphys.microscopy.detector import ROLES, Detector, DetectorNoise
+from causalphys.microscopy.detector import DETECTOR_ROLES, Detector, DetectorNoise
 
 SHAPE = (16, 16)
 
@@ -32,7 +32,7 @@ def detector_scm(
         "saturation": cp.mech.Constant(saturation),
         "image": Detector(shape),
     }
-    edges = [(role, "image") for role in ROLES]
+    edges = [(role, "image") for role in DETECTOR_ROLES]
     if clean is None:
         pattern = PATTERN[: shape[0], : shape[1]]
         mechs["thickness"] = cp.mech.Uniform(0.5, 1.5)
@@ -171,7 +171,7 @@ def test_per_pixel_parameters_are_accepted():
 
 def test_parents_can_be_renamed():
     det = Detector(SHAPE, parents={"dose": "beam_dose", "clean": "adf"})
-    assert det.parent_names() == frozenset({"beam_dose", "adf", *ROLES} - {"dose", "clean"})
+    assert det.parent_names() == frozenset({"beam_dose", "adf", *DETECTOR_ROLES} - {"dose", "clean"})
     parents = good_parents()
     parents["beam_dose"], parents["adf"] = parents.pop("dose"), parents.pop("clean")
     assert torch.equal(evaluate(det, parents), evaluate(Detector(SHAPE), good_parents()))

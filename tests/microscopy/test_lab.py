@@ -4,9 +4,8 @@ import pytest
 import torch
 
 import causalphys as cp
-from causalphys.cli.configs import load_scanners
 from causalphys.microscopy.lab import Lab, confounded_lab
-from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
+from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset, load_scanners
 
 LABS = [
     Lab("train_a", (0, 1), 0.9),

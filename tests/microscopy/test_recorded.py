@@ -311,7 +311,7 @@ def test_bad_recordings_and_settings_name_what_is_wrong(simulated):
         recorded_scm(torch.zeros(2, 3), instrument)
     with pytest.raises(ParameterError, match="whole numbers of electrons"):
         RecordedInstrument.from_images(counts + 0.5, 0.1, dose=2e5, counts=True)
-    with pytest.raises(ParameterError, match=r"RecordedInstrument.probe_sigma must be a finite number > 0"):
+    with pytest.raises(ParameterError, match=r"RecordedInstrument.probe_sigma must be a positive finite number"):
         RecordedInstrument(pixel_size=0.1, probe_sigma=-1.0, dose=1e5)
     with pytest.raises(ParameterError, match="or pixel_size"):
         recorded_scm(counts)

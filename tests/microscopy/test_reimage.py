@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from causalphys.cli.configs import load_scanners
 from causalphys.errors import ParameterError
 from causalphys.microscopy.lab import Lab, confounded_lab
 from causalphys.microscopy.reimage import reimage, session_noise
+from causalphys.microscopy.scanners import load_scanners
 
 SAMPLE = ("lattice_constant", "rotation", "strain_xx", "strain_yy", "strain_xy", "background", "phase")
 

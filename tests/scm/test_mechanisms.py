@@ -40,7 +40,7 @@ def test_categorical_frequencies():
     [
         (lambda: cp.mech.Bernoulli(1.2), r"Bernoulli.p must be a probability in \[0, 1\], got 1.2"),
         (lambda: cp.mech.Bernoulli(-0.1), "Bernoulli.p"),
-        (lambda: cp.mech.Normal(0.0, -1.0), "Normal.std must be a positive number"),
+        (lambda: cp.mech.Normal(0.0, -1.0), "Normal.std must be a positive finite number"),
         (lambda: cp.mech.Normal(0.0, 0.0), "Normal.std"),
         (lambda: cp.mech.Uniform(2.0, 1.0), "low < high"),
         (lambda: cp.mech.Categorical([0.5, 0.6]), "summing to 1"),
@@ -49,7 +49,7 @@ def test_categorical_frequencies():
         (lambda: cp.noise.Uniform(1.0, 1.0), "low < high"),
         (lambda: cp.noise.Laplace(0.0, 0.0), "Laplace.scale"),
         (lambda: cp.noise.Normal(shape=(0, 3)), "positive sizes"),
-        (lambda: cp.mech.MLP(activation="swish"), "activation"),
+        (lambda: cp.mech.MLPMechanism(activation="swish"), "activation"),
         (lambda: cp.mech.ConditionalCategorical(lambda x: x, n_classes=1), "n_classes"),
         (lambda: cp.mech.Constant(float("nan")), "finite"),
     ],
@@ -112,7 +112,7 @@ def test_mlp_is_a_fixed_function_of_its_seed():
             {
                 "a": cp.mech.Normal(),
                 "b": cp.mech.Normal(shape=3),
-                "x": cp.mech.MLP(hidden=(8, 8), out_shape=2, seed=seed),
+                "x": cp.mech.MLPMechanism(hidden=(8, 8), out_shape=2, seed=seed),
             },
         )
         return scm.sample(50, seed=0)["x"]

@@ -24,7 +24,7 @@ def random_scms(draw):
             weights = {p: draw(st.floats(-2, 2)) for p in parents}
             mechanisms[node] = cp.mech.Linear(weights, noise=cp.noise.Normal(0, draw(st.floats(0.1, 2))))
         else:
-            mechanisms[node] = cp.mech.MLP(hidden=(4,), seed=draw(st.integers(0, 100)))
+            mechanisms[node] = cp.mech.MLPMechanism(hidden=(4,), seed=draw(st.integers(0, 100)))
     return cp.SCM(graph, mechanisms)
 
 

@@ -76,7 +76,7 @@ def test_mechanism_arguments_must_match_parents():
     with pytest.raises(cp.MechanismError, match=r"node 'y' has parent\(s\) \['x'\] that its mechanism"):
         cp.SCM([("x", "y")], {"x": cp.mech.Normal(), "y": cp.mech.Normal()})
     with pytest.raises(cp.MechanismError, match="needs at least one parent"):
-        cp.SCM(cp.CausalGraph(nodes=["x"]), {"x": cp.mech.MLP()})
+        cp.SCM(cp.CausalGraph(nodes=["x"]), {"x": cp.mech.MLPMechanism()})
 
 
 def test_not_a_mechanism():

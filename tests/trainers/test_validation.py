@@ -96,10 +96,10 @@ def test_a_net_that_does_not_fit_the_data_or_the_contract():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"lr": 0}, "ERM lr must be a finite number > 0"),
+        ({"lr": 0}, "ERM lr must be a positive finite number"),
         ({"weight_decay": -1e-3}, "ERM weight_decay must be"),
-        ({"batch_size": 0}, "ERM batch_size must be an int > 0"),
-        ({"steps": 2.5}, "ERM steps must be an int >= 0"),
+        ({"batch_size": 0}, "ERM batch_size must be a positive integer or null"),
+        ({"steps": 2.5}, "ERM steps must be a non-negative integer"),
         ({"task": "ranking"}, r"ERM task must be one of \['classification', 'regression', 'dense'\]"),
         ({"seed": 1.5}, "ERM seed must be an int"),
         ({"device": "abacus"}, "ERM device 'abacus' is not a torch device"),

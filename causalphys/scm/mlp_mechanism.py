@@ -1,4 +1,5 @@
-"""A random multilayer-perceptron mechanism: nonlinear structural equations with additive noise."""
+"""A random multilayer-perceptron mechanism (``cp.mech.MLPMechanism``; the trainable net is ``cp.nets.MLP``):
+nonlinear structural equations with additive noise."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
+from causalphys import checks
 from causalphys.errors import MechanismError, ParameterError
 from causalphys.scm import noise as nz
 from causalphys.scm.functional import Additive
@@ -20,7 +22,7 @@ _ACTIVATIONS = {
 }
 
 
-class MLP(Additive):
+class MLPMechanism(Additive):
     """``x = g(concat(parents)) + u`` with ``g`` a fixed random MLP.
 
     The parents (sorted by name) are flattened and concatenated into ``(n, d)``; ``g`` has hidden widths
@@ -37,11 +39,10 @@ class MLP(Additive):
         activation: str = "tanh",
         seed: int = 0,
     ):
-        if activation not in _ACTIVATIONS:
-            raise ParameterError(f"MLP activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        checks.choice("MLPMechanism activation", activation, sorted(_ACTIVATIONS))
         self.hidden = tuple(int(h) for h in hidden)
         if any(h <= 0 for h in self.hidden):
-            raise ParameterError(f"MLP hidden widths must be positive, got {self.hidden}")
+            raise ParameterError(f"MLPMechanism hidden widths must be positive, got {self.hidden}")
         self.out_shape = (out_shape,) if isinstance(out_shape, int) else tuple(out_shape)
         self.activation = activation
         self.seed = int(seed)
@@ -102,5 +103,6 @@ class MLP(Additive):
 
     def __repr__(self):
         return (
-            f"MLP(hidden={self.hidden}, out_shape={self.out_shape}, activation={self.activation!r}, seed={self.seed})"
+            f"MLPMechanism(hidden={self.hidden}, out_shape={self.out_shape}, activation={self.activation!r}, "
+            f"seed={self.seed})"
         )

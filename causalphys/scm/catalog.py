@@ -1,9 +1,12 @@
-"""Every mechanism, as one namespace: ``cp.mech.Normal(0, 1)``, ``cp.mech.Additive(f, noise=...)``."""
+"""The catalogue of mechanisms, one namespace, public as ``cp.mech``: ``cp.mech.Normal(0, 1)``,
+``cp.mech.Additive(f, noise=...)``. The contract every mechanism follows (the base class) is
+:mod:`causalphys.scm.mechanism`; the mechanisms themselves live in ``roots``, ``functional``, ``categorical`` and
+``mlp_mechanism``."""
 
 from causalphys.scm.categorical import ConditionalCategorical
 from causalphys.scm.functional import Additive, Function, Linear
 from causalphys.scm.mechanism import Mechanism
-from causalphys.scm.mlp import MLP
+from causalphys.scm.mlp_mechanism import MLPMechanism
 from causalphys.scm.roots import Bernoulli, Categorical, Constant, LogNormal, Normal, Uniform
 
 __all__ = [
@@ -15,7 +18,7 @@ __all__ = [
     "Function",
     "Linear",
     "LogNormal",
-    "MLP",
+    "MLPMechanism",
     "Mechanism",
     "Normal",
     "Uniform",
