@@ -27,6 +27,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -285,6 +286,42 @@ def run_once(folder: RunFolder, run_id: str, work) -> Path:
         return folder.results
 
 
+@dataclass
+class RunRecord:
+    """What a run's ``run.json`` says of it, beside what the store adds (its hash, row count and digest): the run,
+    the ``group`` it is a candidate in (its semantic config without the keys model selection varies, hashed), the
+    benchmark, learner, task, seed, hyper-parameter draw and holdout of ``cfg``, the ``details`` of its kind
+    (a training run's environments and drawn hyper-parameters, an experiment loop's choices), its wall time since
+    ``started`` and threads, and the semantic config. One record for both kinds of run."""
+
+    run: str
+    group: dict
+    benchmark: str
+    trainer: str
+    task: str
+    cfg: DictConfig
+    started: float
+    details: dict = field(default_factory=dict)
+
+    def meta(self) -> dict:
+        """The record as ``run.json``'s fields (the wall time taken now)."""
+        active = self.details.get("kind") == "active"
+        return {
+            "run": self.run,
+            "group": config_hash(self.group),
+            "benchmark": self.benchmark,
+            "trainer": self.trainer,
+            "task": self.task,
+            "seed": self.cfg.seed,
+            "hparams_seed": self.cfg.hparams_seed,
+            "holdout": None if active else self.cfg.holdout,
+            **self.details,
+            "seconds": time.perf_counter() - self.started,
+            "threads": torch.get_num_threads(),
+            "config": semantic_config(self.cfg),
+        }
+
+
 def _run(cfg: DictConfig, folder: RunFolder, run_id: str, trainer_name: str) -> Path:
     """The work of :func:`run` in its claimed folder."""
     started = time.perf_counter()
@@ -306,24 +343,22 @@ def _run(cfg: DictConfig, folder: RunFolder, run_id: str, trainer_name: str) -> 
         seed=cfg.seed,
         holdout=cfg.holdout,
     )
-    group = {k: v for k, v in semantic.items() if k not in ("hparams_seed", "holdout")}
-    meta = {
-        "run": run_id,
-        "group": config_hash(group),
-        "benchmark": benchmark.name,
-        "trainer": trainer_name,
-        "seed": cfg.seed,
-        "hparams_seed": cfg.hparams_seed,
-        "holdout": cfg.holdout,
-        "task": data.task,
-        "n_classes": data.n_outputs if data.task == "classification" else None,
-        "train_envs": list(data.train),
-        "environments": environment_records(data),
-        "hparams": parts["hparams"],
-        "seconds": time.perf_counter() - started,
-        "threads": torch.get_num_threads(),
-        "config": semantic,
-    }
+    record = RunRecord(
+        run_id,
+        group={k: v for k, v in semantic.items() if k not in ("hparams_seed", "holdout")},
+        benchmark=benchmark.name,
+        trainer=trainer_name,
+        task=data.task,
+        cfg=cfg,
+        started=started,
+        details={
+            "n_classes": data.n_outputs if data.task == "classification" else None,
+            "train_envs": list(data.train),
+            "environments": environment_records(data),
+            "hparams": parts["hparams"],
+        },
+    )
+    meta = record.meta()
     if cfg.get("save_model"):  # before results.csv: a finished run has its model (causalphys evaluate model=DIR)
         meta["model_file"] = trainer.save(folder.path / MODEL_FILE).name
     folder.write(meta, rows)
@@ -390,24 +425,17 @@ def _run_active(cfg: DictConfig, parts: dict, folder: RunFolder, run_id: str, tr
     )
     result = loop.run()
     rows = [{**r, "trainer": strategy.name} for r in result.rows]
-    semantic = semantic_config(cfg)
-    meta = {
-        "run": run_id,
-        "kind": "active",
-        "group": config_hash({k: v for k, v in semantic.items() if k != "seed"}),
-        "benchmark": parts["benchmark"].name,
-        "trainer": trainer_name,
-        "strategy": strategy.name,
-        "task": "classification",
-        "seed": cfg.seed,
-        "hparams_seed": cfg.hparams_seed,
-        "holdout": None,
-        "choices": result.choices,
-        "counts": result.counts,
-        "seconds": time.perf_counter() - started,
-        "threads": torch.get_num_threads(),
-        "config": semantic,
-    }
+    record = RunRecord(
+        run_id,
+        group={k: v for k, v in semantic_config(cfg).items() if k != "seed"},
+        benchmark=parts["benchmark"].name,
+        trainer=trainer_name,
+        task="classification",
+        cfg=cfg,
+        started=started,
+        details={"kind": "active", "strategy": strategy.name, "choices": result.choices, "counts": result.counts},
+    )
+    meta = record.meta()
     folder.write(meta, rows, ACTIVE_FIELDS)
     last = {r["env"]: r["value"] for r in rows if int(r["round"]) == len(result.choices) - 1}
     log.info(

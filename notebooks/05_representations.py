@@ -213,12 +213,8 @@ plt.show()
 
 # %%
 scanners = cp.load_scanners()
-pair = ["corrected_200kv", "low_dose"]
-labs = {
-    "train_a": {"scanners": pair, "consistency": 0.9, "role": "train"},
-    "train_b": {"scanners": pair, "consistency": 0.8, "role": "train"},
-    "test": {"scanners": pair, "consistency": 0.1, "mains_frequency": 60.0, "role": "test"},
-}
+labs = cp.microscopy.load_labs()  # the benchmark's lab table (causalphys/presets/labs/scanner_shift.yaml)
+del labs["heldout_scanners"]  # the shift below makes the held-out scanners' environments
 bench = cp.evaluation.ScannerShiftBenchmark(
     labs,
     scanners,
@@ -234,7 +230,7 @@ print({lab: tuple(views[0].shape) for lab, views in data.pairs.items()}, "specim
 
 fig, axes = plt.subplots(2, 5, figsize=(10, 4.4), layout="constrained")
 for j in range(5):
-    for i, (view, scanner) in enumerate(zip(data.pairs["train_a"], pair)):
+    for i, (view, scanner) in enumerate(zip(data.pairs["train_a"], labs["train_a"]["scanners"])):
         axes[i, j].imshow(view[j, 0], cmap="gray")
         axes[i, j].set_xticks([])
         axes[i, j].set_yticks([])

@@ -7,6 +7,7 @@ counterfactual model selection, and takes any number of :mod:`~causalphys.evalua
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 
@@ -25,8 +26,8 @@ from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
 from causalphys.data.tensors import environment_tensors, standardize_images
 from causalphys.errors import ParameterError
 from causalphys.evaluation.shifts import DistributionShift
-from causalphys.microscopy.benchmark import unconfounded_scanner
-from causalphys.microscopy.lab import LAB_TASKS, Lab, confounded_lab
+from causalphys.microscopy.benchmark import lab_objects, unconfounded_scanner
+from causalphys.microscopy.lab import LAB_TASKS, check_specimen, confounded_lab, lab_graph
 from causalphys.microscopy.reimage import reimage
 from causalphys.microscopy.scanners import ScannerPreset, preset_list
 from causalphys.scm.environments import Environments
@@ -127,24 +128,11 @@ class ScannerShiftBenchmark(Benchmark):
             checks.nonnegative_int(f"benchmark.{key}", getattr(self, key))
         roles = {}
         for lab, spec in self.labs.items():
-            unknown = sorted(set(spec) - {"scanners", "consistency", "mains_frequency", "role"})
-            if unknown:
-                raise ParameterError(
-                    f"benchmark.labs.{lab}: unknown key(s) {unknown}; allowed: scanners, consistency, "
-                    "mains_frequency, role"
-                )
             role = spec.get("role", "test")
             if role not in ("train", "test"):
                 raise ParameterError(f"benchmark.labs.{lab}.role must be 'train' or 'test', got {role!r}")
             roles[lab] = role
-            pair = spec.get("scanners", ())
-            if isinstance(pair, str) or len(pair) != 2:
-                raise ParameterError(f"benchmark.labs.{lab}.scanners must name two scanner presets, got {pair!r}")
-            bad = [s for s in pair if s not in self.scanners]
-            if bad:
-                raise ParameterError(
-                    f"benchmark.labs.{lab}.scanners: unknown scanner(s) {bad}; configured: {list(self.scanners)}"
-                )
+        self._lab_objects = lab_objects(self.labs, self.scanners, "benchmark.labs")  # keys, scanners, routing
         unknown = sorted(set(self.specimen) - set(SPECIMEN_OPTIONS))
         if unknown:
             raise ParameterError(f"benchmark.specimen: unknown key(s) {unknown}; allowed: {list(SPECIMEN_OPTIONS)}")
@@ -154,7 +142,8 @@ class ScannerShiftBenchmark(Benchmark):
         if len(pairs) != 1:
             raise ParameterError(f"the training labs must share one scanner pair, got {sorted(pairs)}")
         self._check_views()
-        self._build()  # consistencies, frequencies and every shift are checked here (errors name the key)
+        self._specimen_options()
+        self._plan()  # every shift is checked here (errors name the shift)
 
     def _check_views(self) -> None:
         if self.views is not None:
@@ -175,28 +164,17 @@ class ScannerShiftBenchmark(Benchmark):
         units = train * per_lab + test * self.n_test
         return units * (4 * self.image_size**2 + 8)
 
-    def _build(self) -> None:
-        presets = list(self.presets)
-        self._presets = {p.name: p for p in presets}
+    def _plan(self) -> None:
+        """The lookups the shifts ask for (:class:`~causalphys.evaluation.shifts.ShiftContext`: presets, labs,
+        nodes, the training scanners) and the shifts' environments, from the settings alone: no SCM is built here
+        (the lab SCM is built once, by the first :meth:`load`: :attr:`_scm`). A shift or the prior that asks for a
+        scanner outside the presets adds it (:meth:`scanner_index`)."""
+        self._presets = {p.name: p for p in self.presets}
         self._extra: list[ScannerPreset] = []
         self._names = list(self.labs)
-        labs = []
-        for lab, spec in self.labs.items():
-            try:
-                labs.append(
-                    Lab(
-                        lab,
-                        scanners=tuple(self.scanners.index(s) for s in spec["scanners"]),
-                        consistency=spec.get("consistency", 0.5),
-                        mains_frequency=spec.get("mains_frequency", 50.0),
-                    )
-                )
-            except ParameterError as err:
-                raise ParameterError(f"benchmark.labs.{lab}: {err}") from err
-        self._lab_objects = labs
         train = [k for k, s in self.labs.items() if s.get("role", "test") == "train"]
         self.train_scanners = tuple(self.labs[train[0]]["scanners"])
-        self.nodes = tuple(confounded_lab(presets, labs, task=self.lab_task).nodes)
+        self.nodes = tuple(lab_graph(self.lab_task).nodes)
         self._shift_envs = {}
         for shift in self.shifts:
             try:
@@ -210,9 +188,16 @@ class ScannerShiftBenchmark(Benchmark):
         self._prior_index = None
         if self.views is not None and self.views.get("source", "prior") == "prior":
             self._prior_index = self.scanner_index(self.views["prior"])
-        self._scm = confounded_lab(
-            [*presets, *self._extra],
-            labs,
+        self._checked = True
+
+    @functools.cached_property
+    def _scm(self):
+        """The confounded-lab SCM of the labs, with every preset a shift or the prior added: built once."""
+        if not getattr(self, "_checked", False):
+            self.check()
+        return confounded_lab(
+            [*self.presets, *self._extra],
+            self._lab_objects,
             task=self.lab_task,
             label_noise=self.label_noise,
             image_shape=(self.image_size, self.image_size),
@@ -220,9 +205,11 @@ class ScannerShiftBenchmark(Benchmark):
         )
 
     def _specimen_options(self) -> dict[str, object]:
+        """``specimen`` as :func:`~causalphys.microscopy.lab.confounded_lab`'s keyword arguments, checked by the
+        checks its specimen nodes go through (errors name ``benchmark.specimen``)."""
         options = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in self.specimen.items()}
         try:
-            confounded_lab(list(self.presets), self._lab_objects, task=self.lab_task, **options)
+            check_specimen(**options)
         except ParameterError as err:
             raise ParameterError(f"benchmark.specimen: {err}") from err
         return options
@@ -248,7 +235,8 @@ class ScannerShiftBenchmark(Benchmark):
     def environments(self) -> tuple[Environments, Environments, dict[str, EnvironmentInfo]]:
         """``(training environments, test environments, info)``; training labs come from the oracle's SCM when
         ``oracle`` is set."""
-        self.check()
+        if not getattr(self, "_checked", False):
+            self.check()
         info, train, test = {}, {}, {}
         for i, (lab, spec) in enumerate(self.labs.items()):
             role = spec.get("role", "test")

@@ -19,7 +19,7 @@ from causalphys.microscopy.analysis import (
     noise_variance,
     signal_cutoff,
 )
-from causalphys.microscopy.benchmark import DEFAULT_LABS, scanner_shift, unconfounded_scanner
+from causalphys.microscopy.benchmark import DEFAULT_LABS, lab_objects, load_labs, scanner_shift, unconfounded_scanner
 from causalphys.microscopy.column_lab import column_lab
 from causalphys.microscopy.degradation import Degradation, Toward
 from causalphys.microscopy.detector import Detector
@@ -33,6 +33,8 @@ from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerP
 
 __all__ = [
     "DEFAULT_LABS",
+    "lab_objects",
+    "load_labs",
     "HEXAGONAL",
     "INSTRUMENT_NODES",
     "PARAMETERS",

@@ -31,6 +31,8 @@ from causalphys.data.benchmark import (
 from causalphys.data.tensors import standardize_images
 from causalphys.errors import ParameterError
 from causalphys.microscopy.column_lab import column_lab
+from causalphys.microscopy.imaging import ColumnMap
+from causalphys.microscopy.phases import SRTIO3_110
 from causalphys.microscopy.reimage import reimage
 from causalphys.microscopy.scanners import ScannerPreset, preset_list
 from causalphys.seeding import derive_seed
@@ -101,7 +103,9 @@ class ColumnBenchmark(Benchmark):
         if self.views is not None:
             check_view_settings(self.views, ("prior",), "benchmark.views", "the column benchmark's views are drawn "
                                 "from a prior")  # fmt: skip
-        self._lab()  # the phase, kinds and map width are checked by the SCM's builder (errors name them)
+        # the kinds and the map width, by the column map's own constructor (errors name them): no SCM is built
+        ColumnMap(tuple(self.kinds), "placement", width=self.map_width, shape=(self.image_size,) * 2,
+                  phases=(SRTIO3_110,))  # fmt: skip
 
     def _view_shape(self) -> tuple[int, int]:
         return view_counts(self.views, self.n_train)

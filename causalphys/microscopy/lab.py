@@ -139,7 +139,7 @@ def confounded_lab(
         **_designated_mechanisms(task, label_noise, vacancy_fraction, defect_fraction, designed_strain, strain_std),
         **_instrument_mechanisms(scanners, image_shape, exact_poisson_below),
     }
-    return SCM(_lab_graph(task), mechanisms)
+    return SCM(lab_graph(task), mechanisms)
 
 
 def _check_lab_settings(
@@ -163,11 +163,32 @@ def _check_lab_settings(
         bad = [s for s in lab.scanners if not 0 <= s < len(scanners)]
         if bad:
             raise ParameterError(f"lab {lab.name!r} uses scanner index {bad}, but there are {len(scanners)} presets")
+    _check_lattice(lattice_constants, lattice_spread)
+
+
+def _check_lattice(lattice_constants: Sequence[float], lattice_spread: float) -> None:
     if len(lattice_constants) != 2 or min(lattice_constants) <= 0 or not 0 <= lattice_spread < 1:
         raise ParameterError(
             f"lattice_constants must give one positive value (Å) per phase, got {list(lattice_constants)}, and "
             f"lattice_spread must lie in [0, 1), got {lattice_spread}"
         )
+
+
+def check_specimen(
+    lattice_constants: Sequence[float] = (3.905, 3.16),
+    lattice_spread: float = 0.03,
+    strain_std: float = 0.005,
+    rotation: tuple[float, float] = (0.0, 2 * math.pi),
+    vacancy_fraction: tuple[float, float] = (0.0, 0.02),
+    background: tuple[float, float] = (0.002, 0.02),
+) -> None:
+    """Raise :class:`ParameterError` naming the first bad specimen option of :func:`confounded_lab` (its defaults
+    here), without building the SCM: the same checks and the same mechanism constructors its specimen nodes go
+    through."""
+    _check_lattice(lattice_constants, lattice_spread)
+    rotation = specimen_ranges(rotation, strain_std)
+    _specimen_mechanisms(lattice_constants, lattice_spread, strain_std, rotation, background)
+    _designated_mechanisms("phase", 0.0, vacancy_fraction, (0.08, 0.15), 0.015, strain_std)
 
 
 _SAMPLE_NODES = (
@@ -182,7 +203,7 @@ _SAMPLE_NODES = (
 )
 
 
-def _lab_graph(task: str) -> CausalGraph:
+def lab_graph(task: str) -> CausalGraph:
     """The graph of the module docstring, with its roles: ``lab → label → (the task's target)``,
     ``lab, label → scanner → (every preset parameter)``, ``lab → mains_frequency``, ``phase → lattice_constant``,
     the sample latents and the scan's parameters → ``clean``, and :func:`detection_edges` to ``image``."""

@@ -2,14 +2,12 @@
 
 from causalphys.evaluation.benchmarks import ScannerShiftBenchmark
 from causalphys.evaluation.shifts import Severity
+from causalphys.microscopy.benchmark import load_labs
 from causalphys.microscopy.scanners import load_scanners
 
-PAIR = ["corrected_200kv", "low_dose"]
 LABS = {
-    "train_a": {"scanners": PAIR, "consistency": 0.9, "role": "train"},
-    "train_b": {"scanners": PAIR, "consistency": 0.8, "role": "train"},
-    "test": {"scanners": PAIR, "consistency": 0.1, "mains_frequency": 60.0, "role": "test"},
-}
+    lab: spec for lab, spec in load_labs().items() if lab != "heldout_scanners"
+}  # the benchmark's training and test labs
 TOWARD = {"corrected_200kv": "uncorrected_200kv", "low_dose": "drifty_older"}
 
 
