@@ -68,7 +68,7 @@ N_PROBE = 100 if SMALL else 500  # units for the counterfactual sensitivity test
 scanners = cp.load_scanners()
 labs = cp.microscopy.load_labs()  # the benchmark's lab table (causalphys/presets/labs/scanner_shift.yaml)
 del labs["heldout_scanners"]  # the shift below makes the held-out scanners' environments
-severity = cp.evaluation.Severity(
+severity = cp.microscopy.Severity(
     {"corrected_200kv": "uncorrected_200kv", "low_dose": "drifty_older"}, levels=[0.0, 0.5, 1.0, 1.5]
 )
 bench = cp.evaluation.ScannerShiftBenchmark(

@@ -2,8 +2,8 @@
 
 - :mod:`~causalphys.evaluation.benchmarks` — the scanner-shift and Colored MNIST benchmarks (tabular CSVs:
   :class:`causalphys.data.tabular.TabularBenchmark`).
-- :mod:`~causalphys.evaluation.shifts` — held-out scanners, severity sweeps, routing (confounding) shifts, node
-  values: each an intervention on the benchmark's SCM.
+- :mod:`~causalphys.evaluation.shifts` — node values and interventions on any SCM: each shift an intervention on
+  the benchmark's SCM (the scanner shifts: :mod:`causalphys.microscopy.shifts`).
 - :mod:`~causalphys.evaluation.harness` — one run: fit, then measure every environment and split.
 - :mod:`~causalphys.evaluation.metrics` — accuracy, NLL, ECE, RMSE, R², counterfactual flip rate.
 - :mod:`~causalphys.evaluation.latents` — learned vs. true latents: MCC with optimal matching, probe R², the
@@ -37,11 +37,8 @@ _LAZY = {
     "agreement": "causalphys.evaluation.selection",
     "select": "causalphys.evaluation.selection",
     "DistributionShift": "causalphys.evaluation.shifts",
-    "HeldOutScanners": "causalphys.evaluation.shifts",
     "Interventions": "causalphys.evaluation.shifts",
     "NodeValues": "causalphys.evaluation.shifts",
-    "Routing": "causalphys.evaluation.shifts",
-    "Severity": "causalphys.evaluation.shifts",
     "Study": "causalphys.evaluation.study",
     "load_sweep": "causalphys.evaluation.sweep",
 }

@@ -165,7 +165,7 @@ class ScannerShiftBenchmark(Benchmark):
         return units * (4 * self.image_size**2 + 8)
 
     def _plan(self) -> None:
-        """The lookups the shifts ask for (:class:`~causalphys.evaluation.shifts.ShiftContext`: presets, labs,
+        """The lookups the shifts ask for (:class:`~causalphys.microscopy.shifts.ShiftContext`: presets, labs,
         nodes, the training scanners) and the shifts' environments, from the settings alone: no SCM is built here
         (the lab SCM is built once, by the first :meth:`load`: :attr:`_scm`). A shift or the prior that asks for a
         scanner outside the presets adds it (:meth:`scanner_index`)."""

@@ -1,7 +1,8 @@
 """Scanning transmission electron microscopy as a structural causal model: sample, probe, scan, detector.
 
 ``confounded_lab`` builds the SCM in which a lab's choice of scanner confounds the label; ``scanner_shift`` gives its
-default environments; ``column_lab`` images a crystal with the map of its columns (the dense target of a
+default environments, ``HeldOutScanners``, ``Severity`` and ``Routing`` its shifts (more test
+environments); ``column_lab`` images a crystal with the map of its columns (the dense target of a
 column finder). ``recorded_scm`` makes a recorded image the root of an SCM, to re-image it as a worse
 instrument would have recorded it (``Degradation`` is the matching shift). The mechanisms (``ImageFormation``,
 ``Detector``, ``PresetParameter``, ``Reimaging``) can be reused in any graph.
@@ -30,6 +31,7 @@ from causalphys.microscopy.poisson import poisson_icdf
 from causalphys.microscopy.recorded import RecordedInstrument, RecordedStack, instrument_of, recorded_scm
 from causalphys.microscopy.redetection import INSTRUMENT_NODES, Reimaging, binomial_icdf
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
+from causalphys.microscopy.shifts import HeldOutScanners, Routing, Severity
 
 __all__ = [
     "DEFAULT_LABS",
@@ -48,6 +50,7 @@ __all__ = [
     "Degradation",
     "Detector",
     "ImageFormation",
+    "HeldOutScanners",
     "Lab",
     "LatticeVectors",
     "Phase",
@@ -55,7 +58,9 @@ __all__ = [
     "RecordedInstrument",
     "RecordedStack",
     "Reimaging",
+    "Routing",
     "ScannerPreset",
+    "Severity",
     "Toward",
     "ZoneAxis",
     "binomial_icdf",

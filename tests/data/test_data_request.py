@@ -5,7 +5,7 @@ import torch
 
 from causalphys.data.benchmark import Benchmark, BenchmarkData, DataRequest, EnvironmentInfo
 from causalphys.errors import ParameterError
-from causalphys.evaluation.shifts import Routing
+from causalphys.microscopy.shifts import Routing
 from tests.evaluation.tiny import severity, tiny_benchmark
 
 

@@ -256,8 +256,8 @@ def test_severity_figure_draws_in_distribution_chance_and_what_moves(selected):
 def test_severity_axis_says_which_parameters_get_easier():
     """The low-dose scanner's severity axis is not monotone in difficulty (its dose rises toward drifty_older): the
     environment says so instead of calling every level harder."""
-    from causalphys.evaluation.shifts import moves
     from causalphys.microscopy.scanners import load_scanners
+    from causalphys.microscopy.shifts import moves
 
     presets = {p.name: p for p in load_scanners()}
     low = moves(presets["low_dose"], presets["drifty_older"])

@@ -1,9 +1,9 @@
 """A tiny scanner-shift benchmark shared by the evaluation tests (32x32 images, a few dozen per environment)."""
 
 from causalphys.evaluation.benchmarks import ScannerShiftBenchmark
-from causalphys.evaluation.shifts import Severity
 from causalphys.microscopy.benchmark import load_labs
 from causalphys.microscopy.scanners import load_scanners
+from causalphys.microscopy.shifts import Severity
 
 LABS = {
     lab: spec for lab, spec in load_labs().items() if lab != "heldout_scanners"

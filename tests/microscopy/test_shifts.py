@@ -1,13 +1,14 @@
-"""Shifts: every environment is an intervention on the benchmark SCM, named; bad shifts fail before sampling."""
+"""The scanner shifts (and NodeValues) on the scanner-shift benchmark: every environment is an intervention on its
+SCM, named; bad shifts fail before sampling."""
 
 import pytest
 import torch
 
 from causalphys.errors import ParameterError
-from causalphys.evaluation.shifts import HeldOutScanners, NodeValues, Routing, Severity, interpolate
+from causalphys.evaluation.shifts import NodeValues
 from causalphys.microscopy.scanners import PARAMETERS, load_scanners
-
-from .tiny import TOWARD, severity, tiny_benchmark
+from causalphys.microscopy.shifts import HeldOutScanners, Routing, Severity, interpolate
+from tests.evaluation.tiny import TOWARD, severity, tiny_benchmark
 
 
 def test_interpolate_ends_are_the_presets_and_past_one_goes_further():
