@@ -29,8 +29,8 @@ from omegaconf import OmegaConf
 
 import causalphys as cp
 from causalphys.data.tensors import environment_tensors
-from causalphys.evaluation.benchmarks import ScannerShiftBenchmark
 from causalphys.microscopy.scanners import ScannerPreset
+from causalphys.microscopy.shift_benchmark import ScannerShiftBenchmark
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

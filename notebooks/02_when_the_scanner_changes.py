@@ -71,7 +71,7 @@ del labs["heldout_scanners"]  # the shift below makes the held-out scanners' env
 severity = cp.microscopy.Severity(
     {"corrected_200kv": "uncorrected_200kv", "low_dose": "drifty_older"}, levels=[0.0, 0.5, 1.0, 1.5]
 )
-bench = cp.evaluation.ScannerShiftBenchmark(
+bench = cp.microscopy.ScannerShiftBenchmark(
     labs,
     scanners,
     shifts=[severity],
@@ -82,7 +82,7 @@ bench = cp.evaluation.ScannerShiftBenchmark(
     n_counterfactual=N_VAL,
 )
 data = bench.load(seed=SEED)
-oracle_data = cp.evaluation.ScannerShiftBenchmark(
+oracle_data = cp.microscopy.ScannerShiftBenchmark(
     labs,
     scanners,
     shifts=[severity],

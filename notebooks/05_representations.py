@@ -215,7 +215,7 @@ plt.show()
 scanners = cp.load_scanners()
 labs = cp.microscopy.load_labs()  # the benchmark's lab table (causalphys/presets/labs/scanner_shift.yaml)
 del labs["heldout_scanners"]  # the shift below makes the held-out scanners' environments
-bench = cp.evaluation.ScannerShiftBenchmark(
+bench = cp.microscopy.ScannerShiftBenchmark(
     labs,
     scanners,
     image_size=IMAGE_SIZE,

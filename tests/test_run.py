@@ -18,6 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from causalphys.errors import CausalPhysError
+from causalphys.microscopy.shift_benchmark import ScannerShiftBenchmark
 from causalphys.run import CONF_DIR, _cores, build, build_benchmark, learner_name, run, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -330,9 +331,7 @@ def test_run_settings_that_cannot_work_fail_before_any_data_are_made(override, m
     ignored, threads=-2 a raw torch error): now a named error before the benchmark draws anything."""
     if override.startswith("trainer.device"):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(
-        "causalphys.evaluation.benchmarks.ScannerShiftBenchmark.load", lambda *a, **k: pytest.fail("data were made")
-    )
+    monkeypatch.setattr(ScannerShiftBenchmark, "load", lambda *a, **k: pytest.fail("data were made"))
     with pytest.raises(CausalPhysError, match=message):
         run(_compose([*TINY, override], tmp_path), tmp_path / "r", "r", "erm")
 
@@ -342,9 +341,7 @@ def test_two_processes_on_one_run_folder_neither_compute_it_twice_nor_mix_config
     each run once) and another configuration mapping to that folder fails before any data are made."""
     from causalphys.evaluation.store import RunFolder
 
-    monkeypatch.setattr(
-        "causalphys.evaluation.benchmarks.ScannerShiftBenchmark.load", lambda *a, **k: pytest.fail("data were made")
-    )
+    monkeypatch.setattr(ScannerShiftBenchmark, "load", lambda *a, **k: pytest.fail("data were made"))
     cfg = _compose(TINY, tmp_path)
     busy = run_folder(cfg, tmp_path / "r")
     with busy.claim():

@@ -1,7 +1,12 @@
 """Environments (SCM or real files) turned into tensors and torch Datasets."""
 
 from causalphys.data.benchmark import Benchmark, BenchmarkData, DataRequest, EnvironmentInfo
-from causalphys.data.colored_mnist import colored_mnist_environments, colored_mnist_scm, load_mnist
+from causalphys.data.colored_mnist import (
+    ColoredMNISTBenchmark,
+    colored_mnist_environments,
+    colored_mnist_scm,
+    load_mnist,
+)
 from causalphys.data.image_benchmark import ImageBenchmark
 from causalphys.data.nonlinear_ica import NonlinearICA, nonlinear_ica
 from causalphys.data.readers import Recording, read_image
@@ -12,6 +17,7 @@ __all__ = [
     "Benchmark",
     "DataRequest",
     "BenchmarkData",
+    "ColoredMNISTBenchmark",
     "EnvironmentInfo",
     "ImageBenchmark",
     "NonlinearICA",

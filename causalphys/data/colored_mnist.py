@@ -10,18 +10,22 @@ with class ``c``)::
 The digits enter as per-unit hard interventions on the root nodes ``digit_image`` and ``digit`` (the data set is
 the exogenous input); environments are interventions on ``colour_flip``. The reference split: the first 50,000
 training images, shuffled, even positions -> environment e = 0.2, odd -> e = 0.1; the last 10,000 training images
--> the test environment, e = 0.9.
+-> the test environment, e = 0.9. :class:`ColoredMNISTBenchmark` serves them to the harness, with counterfactual
+pairs (each validation digit in both colours).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from causalphys.errors import CausalPhysError
+from causalphys.data.benchmark import Benchmark, BenchmarkData, DataRequest, EnvironmentInfo
+from causalphys.data.scm_benchmark import Progress
+from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
 from causalphys.scm.graph import CausalGraph
@@ -126,3 +130,78 @@ def colored_mnist_environments(
             x = x.sum(1, keepdim=True)
         out[name] = (x, batch["label"].long())
     return out
+
+
+def _in_both_colours(grey: torch.Tensor) -> list[torch.Tensor]:
+    """Digits ``(n, 14, 14)`` as Colored MNIST images ``(n, 2, 14, 14)`` in colour 0 and in colour 1."""
+    return [torch.stack([grey * (1 - c), grey * c], dim=1) for c in (0.0, 1.0)]
+
+
+class ColoredMNISTBenchmark(Benchmark):
+    """Colored MNIST exactly as Arjovsky et al. (2019) build it
+    (:func:`~causalphys.data.colored_mnist.colored_mnist_environments`): training environments ``train_0.2`` and
+    ``train_0.1`` (the last ``val_fraction`` of each held out for validation), test environment ``test_0.9``.
+    ``grayscale=True`` is the oracle's colour-blind input. Counterfactual pairs: each validation digit in colour 0
+    and colour 1 (``do(colour := c)``). ``views={"source": "colour"}``: each training digit in both colours with
+    its label (``BenchmarkData.views``), for the physics learners with colour as the randomised instrument. MNIST
+    from ``path`` or ``$CAUSALPHYS_MNIST``."""
+
+    task = "classification"
+
+    def __init__(
+        self,
+        path: str | None = None,
+        grayscale: bool = False,
+        val_fraction: float = 0.1,
+        views: Mapping[str, object] | None = None,
+        name: str = "colored_mnist",
+    ):
+        self.path = path
+        self.grayscale = bool(grayscale)
+        self.val_fraction = val_fraction
+        self.views = dict(views) if views else None
+        self.name = name
+
+    def requesting(self, request: DataRequest) -> ColoredMNISTBenchmark:
+        """The request's views (each training digit in both colours); no shifts, no pairs."""
+        self.refuse(request, views=True)
+        return self.replaced(views=request.views) if request.needs == "views" else self
+
+    def check(self) -> None:
+        if not 0.0 < float(self.val_fraction) < 1.0:
+            raise ParameterError(f"benchmark.val_fraction must lie in (0, 1), got {self.val_fraction!r}")
+        if self.views is not None:
+            if self.views.get("source") != "colour":
+                raise ParameterError(
+                    "benchmark colored_mnist: its instrument is the colour, so its views are each training digit in "
+                    f"both colours: set trainer.views.source=colour (got {self.views.get('source')!r})"
+                )
+            if self.grayscale:
+                raise ParameterError("benchmark colored_mnist: views of grayscale inputs have no colour to vary")
+
+    def load(self, seed: int, *, progress: bool | Progress = False) -> BenchmarkData:
+        self.check()
+        path = self.path or os.environ.get("CAUSALPHYS_MNIST")
+        images, digits = load_mnist(path)
+        envs = colored_mnist_environments(images, digits, seed=seed, grayscale=self.grayscale)
+        train, val, counterfactual = {}, {}, {}
+        for env in ("train_0.2", "train_0.1"):
+            x, y = envs[env]
+            cut = len(y) - max(1, int(round(self.val_fraction * len(y))))
+            train[env], val[env] = (x[:cut], y[:cut]), (x[cut:], y[cut:])
+            grey = x[cut:].sum(1)  # the digit, whatever its colour
+            if self.grayscale:
+                continue
+            counterfactual[env] = _in_both_colours(grey)
+        info = {
+            "train_0.2": EnvironmentInfo("train", None, None, "colour flipped with probability 0.2"),
+            "train_0.1": EnvironmentInfo("train", None, None, "colour flipped with probability 0.1"),
+            "test_0.9": EnvironmentInfo("test", "colour_flip", 0.9, "colour flipped with probability 0.9"),
+        }
+        views = {}
+        if self.views is not None:  # the control of issue 20: colour is the randomised "instrument"
+            for env, (x, y) in train.items():
+                views[env] = (torch.stack(_in_both_colours(x.sum(1)), 1), y)
+        return BenchmarkData(
+            train, val, {"test_0.9": envs["test_0.9"]}, info, "classification", counterfactual, views=views
+        )

@@ -1,7 +1,9 @@
-"""The OOD evaluation harness: benchmarks, shifts, metrics, model selection, the results store and reports.
+"""The OOD evaluation harness: shifts, metrics, model selection, the results store and reports.
 
-- :mod:`~causalphys.evaluation.benchmarks` — the scanner-shift and Colored MNIST benchmarks (tabular CSVs:
-  :class:`causalphys.data.tabular.TabularBenchmark`).
+The benchmarks live beside their data: :class:`causalphys.microscopy.ScannerShiftBenchmark` (the confounded labs),
+:class:`causalphys.data.ColoredMNISTBenchmark`, :class:`causalphys.data.SCMBenchmark` (any SCM),
+:class:`causalphys.data.TabularBenchmark` (CSVs), :class:`causalphys.data.ImageBenchmark` (image files).
+
 - :mod:`~causalphys.evaluation.shifts` — node values and interventions on any SCM: each shift an intervention on
   the benchmark's SCM (the scanner shifts: :mod:`causalphys.microscopy.shifts`).
 - :mod:`~causalphys.evaluation.harness` — one run: fit, then measure every environment and split.
@@ -21,8 +23,6 @@ from importlib import import_module
 # Imported on first use (PEP 562): the report and selection modules need pandas, which training runs do not.
 _LAZY = {
     "metrics": "causalphys.evaluation.metrics",
-    "ColoredMNISTBenchmark": "causalphys.evaluation.benchmarks",
-    "ScannerShiftBenchmark": "causalphys.evaluation.benchmarks",
     "evaluate_run": "causalphys.evaluation.harness",
     "load_model": "causalphys.evaluation.external",
     "score_model": "causalphys.evaluation.external",

@@ -1,9 +1,9 @@
 """Scanning transmission electron microscopy as a structural causal model: sample, probe, scan, detector.
 
 ``confounded_lab`` builds the SCM in which a lab's choice of scanner confounds the label; ``scanner_shift`` gives its
-default environments, ``HeldOutScanners``, ``Severity`` and ``Routing`` its shifts (more test
-environments); ``column_lab`` images a crystal with the map of its columns (the dense target of a
-column finder). ``recorded_scm`` makes a recorded image the root of an SCM, to re-image it as a worse
+default environments and ``ScannerShiftBenchmark`` serves them to the harness, with ``HeldOutScanners``, ``Severity``
+and ``Routing`` as its shifts (more test environments); ``column_lab`` images a crystal with the map of its columns (the
+dense target of a column finder). ``recorded_scm`` makes a recorded image the root of an SCM, to re-image it as a worse
 instrument would have recorded it (``Degradation`` is the matching shift). The mechanisms (``ImageFormation``,
 ``Detector``, ``PresetParameter``, ``Reimaging``) can be reused in any graph.
 """
@@ -31,6 +31,7 @@ from causalphys.microscopy.poisson import poisson_icdf
 from causalphys.microscopy.recorded import RecordedInstrument, RecordedStack, instrument_of, recorded_scm
 from causalphys.microscopy.redetection import INSTRUMENT_NODES, Reimaging, binomial_icdf
 from causalphys.microscopy.scanners import PARAMETERS, PresetParameter, ScannerPreset
+from causalphys.microscopy.shift_benchmark import SPECIMEN_OPTIONS, ScannerShiftBenchmark
 from causalphys.microscopy.shifts import HeldOutScanners, Routing, Severity
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "PARAMETERS",
     "PEROVSKITE",
     "PHASES",
+    "SPECIMEN_OPTIONS",
     "SRTIO3_110",
     "LAB_TASKS",
     "CUBIC_ZONE_AXES",
@@ -60,6 +62,7 @@ __all__ = [
     "Reimaging",
     "Routing",
     "ScannerPreset",
+    "ScannerShiftBenchmark",
     "Severity",
     "Toward",
     "ZoneAxis",

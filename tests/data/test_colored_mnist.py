@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import causalphys as cp
-from causalphys.data.colored_mnist import ENVIRONMENTS, colored_mnist_environments, load_mnist
+from causalphys.data.colored_mnist import ENVIRONMENTS, ColoredMNISTBenchmark, colored_mnist_environments, load_mnist
 
 
 @pytest.fixture
@@ -82,3 +82,14 @@ def test_label_is_the_digit_class_flipped_a_quarter_of_the_time():
         clean = (digits[index] < 5).long()
         flipped = (envs[name][1] != clean).float().mean().item()
         assert flipped == pytest.approx(0.25, abs=0.03), name
+
+
+def test_colored_mnist_benchmark_from_a_fake_mnist(random_mnist):
+    path = random_mnist
+    data = ColoredMNISTBenchmark(str(path), val_fraction=0.2).load(0)
+    assert data.train["train_0.2"][0].shape == (40, 2, 14, 14) and data.val["train_0.1"][0].shape == (10, 2, 14, 14)
+    assert list(data.test) == ["test_0.9"]
+    red, green = data.counterfactual["train_0.2"]
+    assert torch.equal(red.sum(1), green.sum(1)) and (red[:, 1] == 0).all() and (green[:, 0] == 0).all()
+    grey = ColoredMNISTBenchmark(str(path), grayscale=True).load(0)
+    assert grey.input_shape == (1, 14, 14) and grey.counterfactual == {}

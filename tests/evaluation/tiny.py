@@ -1,8 +1,8 @@
 """A tiny scanner-shift benchmark shared by the evaluation tests (32x32 images, a few dozen per environment)."""
 
-from causalphys.evaluation.benchmarks import ScannerShiftBenchmark
 from causalphys.microscopy.benchmark import load_labs
 from causalphys.microscopy.scanners import load_scanners
+from causalphys.microscopy.shift_benchmark import ScannerShiftBenchmark
 from causalphys.microscopy.shifts import Severity
 
 LABS = {

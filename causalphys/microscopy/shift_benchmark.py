@@ -1,15 +1,16 @@
-"""The SCM-backed benchmarks of the harness: the microscopy scanner shift and Colored MNIST.
+"""The scanner-shift benchmark of the harness: phase (or defect) classification from ADF images of the
+confounded-lab SCM (:func:`~causalphys.microscopy.lab.confounded_lab`).
 
-Both turn an SCM and its environments into :class:`~causalphys.data.benchmark.BenchmarkData`; the scanner-shift
-benchmark also makes counterfactual pairs (the same validation sample imaged by each of its lab's scanners) for
-counterfactual model selection, and takes any number of :mod:`~causalphys.evaluation.shifts`.
+It turns the SCM and its labs into :class:`~causalphys.data.benchmark.BenchmarkData`, makes counterfactual pairs
+(the same validation sample imaged by each of its lab's scanners) for counterfactual model selection, and takes any
+number of shifts (:mod:`~causalphys.microscopy.shifts`, :mod:`~causalphys.evaluation.shifts`). The lab table and the
+SCM's default environments: :mod:`~causalphys.microscopy.benchmark`.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -22,7 +23,7 @@ from causalphys.data.benchmark import (
     check_view_settings,
     view_counts,
 )
-from causalphys.data.colored_mnist import colored_mnist_environments, load_mnist
+from causalphys.data.scm_benchmark import Progress
 from causalphys.data.tensors import environment_tensors, standardize_images
 from causalphys.errors import ParameterError
 from causalphys.evaluation.shifts import DistributionShift
@@ -33,7 +34,6 @@ from causalphys.microscopy.scanners import ScannerPreset, preset_list
 from causalphys.scm.environments import Environments
 from causalphys.seeding import derive_seed
 
-Progress = Callable[[str, int, int], None]
 SPECIMEN_OPTIONS = ("lattice_constants", "lattice_spread", "strain_std", "rotation", "vacancy_fraction", "background")
 """The options of :func:`~causalphys.microscopy.lab.confounded_lab` that describe the specimens (not the labs or the
 instruments); ``ScannerShiftBenchmark(specimen={...})`` sets them."""
@@ -46,14 +46,14 @@ class ScannerShiftBenchmark(Benchmark):
     ``scanners``: the scanner presets (``{name: ScannerPreset}`` or a list; Hydra composes them from
     ``causalphys/presets/scanner/``, tests pass ``cp.load_scanners()``); the ``scanner`` node's value is a preset's
     position.
-    ``labs``: ``{name: {scanners: [preset for label 0, preset for label 1], consistency, mains_frequency, role}}``
-    with role ``train`` or ``test``; every lab is the environment ``do(lab := i)``. ``shifts``: more test
-    environments (:mod:`~causalphys.evaluation.shifts`). ``oracle=True`` cuts the ``label -> scanner`` edge in the
-    *training* labs (each picks either of its scanners at random) — the oracle's data; test environments are the
-    same confounded ones as for every other run. Each training lab gives ``n_train + n_val`` images, each test
-    environment ``n_test``; ``n_counterfactual`` validation-like units per training lab are imaged by both of the
-    lab's scanners (``do(scanner := s)`` with every other noise kept) for counterfactual selection; ``n_pairs``
-    (default 0: none) further units per training lab are re-imaged by both scanners in new sessions
+    ``labs``: ``{name: {scanners: [preset for label 0, preset for label 1], consistency, mains_frequency, role}}`` with
+    role ``train`` or ``test``; every lab is the environment ``do(lab := i)``. ``shifts``: more test environments
+    (:mod:`~causalphys.microscopy.shifts`, :mod:`~causalphys.evaluation.shifts`). ``oracle=True`` cuts the
+    ``label -> scanner`` edge in the *training* labs (each picks either of its scanners at random) — the oracle's data;
+    test environments are the same confounded ones as for every other run. Each training lab gives ``n_train + n_val``
+    images, each test environment ``n_test``; ``n_counterfactual`` validation-like units per training lab are imaged by
+    both of the lab's scanners (``do(scanner := s)`` with every other noise kept) for counterfactual selection;
+    ``n_pairs`` (default 0: none) further units per training lab are re-imaged by both scanners in new sessions
     (:func:`~causalphys.microscopy.reimage.reimage`) as training pairs for content learners.
     ``specimen``: options of the specimens' distribution passed on to
     :func:`~causalphys.microscopy.lab.confounded_lab` (keys in :data:`SPECIMEN_OPTIONS`, e.g.
@@ -336,78 +336,3 @@ class ScannerShiftBenchmark(Benchmark):
             ys.append(batch["label"].long())
         views = [torch.cat(v) for v in views]
         return (views, torch.cat(ys)) if labels else views
-
-
-def _in_both_colours(grey: torch.Tensor) -> list[torch.Tensor]:
-    """Digits ``(n, 14, 14)`` as Colored MNIST images ``(n, 2, 14, 14)`` in colour 0 and in colour 1."""
-    return [torch.stack([grey * (1 - c), grey * c], dim=1) for c in (0.0, 1.0)]
-
-
-class ColoredMNISTBenchmark(Benchmark):
-    """Colored MNIST exactly as Arjovsky et al. (2019) build it
-    (:func:`~causalphys.data.colored_mnist.colored_mnist_environments`): training environments ``train_0.2`` and
-    ``train_0.1`` (the last ``val_fraction`` of each held out for validation), test environment ``test_0.9``.
-    ``grayscale=True`` is the oracle's colour-blind input. Counterfactual pairs: each validation digit in colour 0
-    and colour 1 (``do(colour := c)``). ``views={"source": "colour"}``: each training digit in both colours with
-    its label (``BenchmarkData.views``), for the physics learners with colour as the randomised instrument. MNIST
-    from ``path`` or ``$CAUSALPHYS_MNIST``."""
-
-    task = "classification"
-
-    def __init__(
-        self,
-        path: str | None = None,
-        grayscale: bool = False,
-        val_fraction: float = 0.1,
-        views: Mapping[str, object] | None = None,
-        name: str = "colored_mnist",
-    ):
-        self.path = path
-        self.grayscale = bool(grayscale)
-        self.val_fraction = val_fraction
-        self.views = dict(views) if views else None
-        self.name = name
-
-    def requesting(self, request: DataRequest) -> ColoredMNISTBenchmark:
-        """The request's views (each training digit in both colours); no shifts, no pairs."""
-        self.refuse(request, views=True)
-        return self.replaced(views=request.views) if request.needs == "views" else self
-
-    def check(self) -> None:
-        if not 0.0 < float(self.val_fraction) < 1.0:
-            raise ParameterError(f"benchmark.val_fraction must lie in (0, 1), got {self.val_fraction!r}")
-        if self.views is not None:
-            if self.views.get("source") != "colour":
-                raise ParameterError(
-                    "benchmark colored_mnist: its instrument is the colour, so its views are each training digit in "
-                    f"both colours: set trainer.views.source=colour (got {self.views.get('source')!r})"
-                )
-            if self.grayscale:
-                raise ParameterError("benchmark colored_mnist: views of grayscale inputs have no colour to vary")
-
-    def load(self, seed: int, *, progress: bool | Progress = False) -> BenchmarkData:
-        self.check()
-        path = self.path or os.environ.get("CAUSALPHYS_MNIST")
-        images, digits = load_mnist(path)
-        envs = colored_mnist_environments(images, digits, seed=seed, grayscale=self.grayscale)
-        train, val, counterfactual = {}, {}, {}
-        for env in ("train_0.2", "train_0.1"):
-            x, y = envs[env]
-            cut = len(y) - max(1, int(round(self.val_fraction * len(y))))
-            train[env], val[env] = (x[:cut], y[:cut]), (x[cut:], y[cut:])
-            grey = x[cut:].sum(1)  # the digit, whatever its colour
-            if self.grayscale:
-                continue
-            counterfactual[env] = _in_both_colours(grey)
-        info = {
-            "train_0.2": EnvironmentInfo("train", None, None, "colour flipped with probability 0.2"),
-            "train_0.1": EnvironmentInfo("train", None, None, "colour flipped with probability 0.1"),
-            "test_0.9": EnvironmentInfo("test", "colour_flip", 0.9, "colour flipped with probability 0.9"),
-        }
-        views = {}
-        if self.views is not None:  # the control of issue 20: colour is the randomised "instrument"
-            for env, (x, y) in train.items():
-                views[env] = (torch.stack(_in_both_colours(x.sum(1)), 1), y)
-        return BenchmarkData(
-            train, val, {"test_0.9": envs["test_0.9"]}, info, "classification", counterfactual, views=views
-        )

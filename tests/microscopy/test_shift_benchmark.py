@@ -1,4 +1,4 @@
-"""The SCM-backed benchmarks: shapes, seeds, the oracle setting and the counterfactual views."""
+"""The scanner-shift benchmark: shapes, seeds, the oracle setting and the counterfactual views."""
 
 from pathlib import Path
 
@@ -6,9 +6,7 @@ import pytest
 import torch
 
 from causalphys.errors import ParameterError
-from causalphys.evaluation.benchmarks import ColoredMNISTBenchmark
-
-from .tiny import LABS, tiny_benchmark
+from tests.evaluation.tiny import LABS, tiny_benchmark
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -68,17 +66,6 @@ def test_bad_labs_name_the_key(change, message):
 def test_bad_sizes_and_settings_name_the_key(key, value):
     with pytest.raises(ParameterError, match=key):
         tiny_benchmark(**{key: value}).check()
-
-
-def test_colored_mnist_benchmark_from_a_fake_mnist(random_mnist):
-    path = random_mnist
-    data = ColoredMNISTBenchmark(str(path), val_fraction=0.2).load(0)
-    assert data.train["train_0.2"][0].shape == (40, 2, 14, 14) and data.val["train_0.1"][0].shape == (10, 2, 14, 14)
-    assert list(data.test) == ["test_0.9"]
-    red, green = data.counterfactual["train_0.2"]
-    assert torch.equal(red.sum(1), green.sum(1)) and (red[:, 1] == 0).all() and (green[:, 0] == 0).all()
-    grey = ColoredMNISTBenchmark(str(path), grayscale=True).load(0)
-    assert grey.input_shape == (1, 14, 14) and grey.counterfactual == {}
 
 
 def test_specimen_options_reach_the_scm_and_bad_ones_name_the_key():
