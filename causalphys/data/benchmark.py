@@ -243,6 +243,12 @@ class Benchmark:
                 "benchmark with an SCM behind it, e.g. scanner_shift)"
             )
 
+    def requesting_views(self, request: DataRequest) -> Benchmark:
+        """:meth:`requesting` for a benchmark whose only extra is views (a ``views`` constructor argument): the
+        request's views, and a refusal of shifts and pairs by name."""
+        self.refuse(request, views=True)
+        return self.replaced(views=request.views) if request.needs == "views" else self
+
     def replaced(self, **changes) -> Benchmark:
         """A new benchmark of this class, built from the constructor arguments this one was given with
         ``changes`` replacing some of them."""

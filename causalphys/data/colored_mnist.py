@@ -164,8 +164,7 @@ class ColoredMNISTBenchmark(Benchmark):
 
     def requesting(self, request: DataRequest) -> ColoredMNISTBenchmark:
         """The request's views (each training digit in both colours); no shifts, no pairs."""
-        self.refuse(request, views=True)
-        return self.replaced(views=request.views) if request.needs == "views" else self
+        return self.requesting_views(request)
 
     def check(self) -> None:
         if not 0.0 < float(self.val_fraction) < 1.0:

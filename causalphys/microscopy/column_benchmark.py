@@ -81,8 +81,7 @@ class ColumnBenchmark(Benchmark):
 
     def requesting(self, request: DataRequest) -> ColumnBenchmark:
         """The request's views (a physics learner's, each view with its own column maps); no shifts, no pairs."""
-        self.refuse(request, views=True)
-        return self.replaced(views=request.views) if request.needs == "views" else self
+        return self.requesting_views(request)
 
     def check(self) -> None:
         for key in ("n_train", "n_val", "n_test", "chunk", "image_size"):
