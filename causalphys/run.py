@@ -96,7 +96,7 @@ def check_seed(cfg: DictConfig) -> None:
         raise ParameterError(f"threads must be null (the cores / parallel runs) or a positive integer, got {threads!r}")
 
 
-def data_setting(cfg: DictConfig) -> str:
+def trainer_needs(cfg: DictConfig) -> str:
     """What the trainer of ``cfg.trainer`` trains on beside the factual data, from its class
     (:meth:`~causalphys.trainers.base.Trainer.data_needs`): ``observed`` (nothing more), ``pairs`` or ``views``."""
     for key, why in RETIRED_KEYS.items():
@@ -229,7 +229,7 @@ def build(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict:
     """Instantiate and check everything a run needs, before any work: benchmark, shift, trainer (with its
     hyper-parameter draw), net. Errors name the config key and the allowed values."""
     check_seed(cfg)
-    benchmark, bench_key = build_benchmark(cfg, data_setting(cfg))
+    benchmark, bench_key = build_benchmark(cfg, trainer_needs(cfg))
     trainer, hparams = build_trainer(cfg, benchmark.task, run_dir)
     return {
         "trainer": trainer,
