@@ -8,6 +8,7 @@ plain tensors, so the harness neither knows nor cares whether the data came from
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -160,6 +161,32 @@ class Shift(Protocol):
     name: str
 
     def environments(self, ctx) -> Mapping[str, tuple[Mapping[str, object], EnvironmentInfo]]: ...
+
+
+def check_levels(levels: Sequence[float], key: str = "levels") -> tuple[float, ...]:
+    """``levels`` as floats: a non-empty list of finite numbers (errors name ``key``)."""
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence) or not levels:
+        raise ParameterError(f"{key} must be a non-empty list of numbers, got {levels!r}")
+    bad = [v for v in levels if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+    if bad:
+        raise ParameterError(f"{key} must be finite numbers, got {bad}")
+    return tuple(float(v) for v in levels)
+
+
+class DistributionShift:
+    """Base class of a shift (:class:`Shift`): ``name`` and :meth:`environments` (``ctx``: the benchmark, as the
+    context protocol each shift names: :class:`~causalphys.evaluation.shifts.NodeContext`,
+    :class:`~causalphys.evaluation.shifts.InterventionContext`, :class:`~causalphys.microscopy.shifts.ShiftContext`).
+    Beside the data layer's :class:`Shift` protocol, so that the physics (``causalphys.microscopy``) defines its
+    shifts without importing ``causalphys.evaluation``."""
+
+    name: str = "shift"
+
+    def environments(self, ctx) -> dict[str, tuple[dict, EnvironmentInfo]]:
+        raise NotImplementedError
+
+    def env_name(self, level: float) -> str:
+        return f"{self.name}={level:g}"
 
 
 NEEDS = ("observed", "pairs", "views")

@@ -18,11 +18,10 @@ Every environment a shift makes says which interventions made it (``EnvironmentI
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from causalphys.data.benchmark import EnvironmentInfo
+from causalphys.data.benchmark import DistributionShift, EnvironmentInfo, check_levels
 from causalphys.data.scm_benchmark import describe_interventions
 from causalphys.errors import InterventionError, ParameterError
 from causalphys.microscopy.scanners import POSITIVE_PARAMETERS
@@ -36,29 +35,6 @@ class NodeContext(Protocol):
 
     def lab_index(self, name: str) -> int:
         """The ``lab`` node's value of the named lab (asked only where ``base_lab`` is set)."""
-
-
-def check_levels(levels: Sequence[float], key: str = "levels") -> tuple[float, ...]:
-    """``levels`` as floats: a non-empty list of finite numbers (errors name ``key``)."""
-    if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence) or not levels:
-        raise ParameterError(f"{key} must be a non-empty list of numbers, got {levels!r}")
-    bad = [v for v in levels if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
-    if bad:
-        raise ParameterError(f"{key} must be finite numbers, got {bad}")
-    return tuple(float(v) for v in levels)
-
-
-class DistributionShift:
-    """Base class: ``name`` and :meth:`environments` (``ctx``: the benchmark, as the context protocol each shift
-    names: :class:`NodeContext`, :class:`InterventionContext`, :class:`causalphys.microscopy.shifts.ShiftContext`)."""
-
-    name: str = "shift"
-
-    def environments(self, ctx) -> dict[str, tuple[dict, EnvironmentInfo]]:
-        raise NotImplementedError
-
-    def env_name(self, level: float) -> str:
-        return f"{self.name}={level:g}"
 
 
 class NodeValues(DistributionShift):

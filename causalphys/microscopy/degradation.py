@@ -16,9 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from causalphys.data.benchmark import EnvironmentInfo
+from causalphys.data.benchmark import DistributionShift, EnvironmentInfo
 from causalphys.errors import InterventionError, ParameterError
-from causalphys.evaluation.shifts import DistributionShift
 from causalphys.microscopy.scanners import POSITIVE_PARAMETERS
 from causalphys.scm.interventions import Intervention
 from causalphys.scm.mechanism import Mechanism

@@ -19,6 +19,7 @@ from causalphys.data.benchmark import (
     Benchmark,
     BenchmarkData,
     DataRequest,
+    DistributionShift,
     EnvironmentInfo,
     check_view_settings,
     view_counts,
@@ -26,7 +27,6 @@ from causalphys.data.benchmark import (
 from causalphys.data.scm_benchmark import Progress
 from causalphys.data.tensors import environment_tensors, standardize_images
 from causalphys.errors import ParameterError
-from causalphys.evaluation.shifts import DistributionShift
 from causalphys.microscopy.benchmark import lab_objects, unconfounded_scanner
 from causalphys.microscopy.lab import LAB_TASKS, check_specimen, confounded_lab, lab_graph
 from causalphys.microscopy.reimage import reimage

@@ -28,9 +28,8 @@ from typing import Protocol
 import torch
 
 from causalphys import checks
-from causalphys.data.benchmark import EnvironmentInfo
+from causalphys.data.benchmark import DistributionShift, EnvironmentInfo, check_levels
 from causalphys.errors import ParameterError
-from causalphys.evaluation.shifts import DistributionShift, check_levels
 from causalphys.microscopy.scanners import PARAMETERS, POSITIVE_PARAMETERS, ScannerPreset
 from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
