@@ -292,7 +292,8 @@ class RunRecord:
     the ``group`` it is a candidate in (its semantic config without the keys model selection varies, hashed), the
     benchmark, learner, task, seed, hyper-parameter draw and holdout of ``cfg``, the ``details`` of its kind
     (a training run's environments and drawn hyper-parameters, an experiment loop's choices), its wall time since
-    ``started`` and threads, and the semantic config. One record for both kinds of run."""
+    ``started`` and threads, and the semantic config. One record for both kinds of run (an experiment loop holds
+    no environment out: ``holdout`` None)."""
 
     run: str
     group: dict
@@ -301,11 +302,11 @@ class RunRecord:
     task: str
     cfg: DictConfig
     started: float
+    holdout: str | None
     details: dict = field(default_factory=dict)
 
     def meta(self) -> dict:
         """The record as ``run.json``'s fields (the wall time taken now)."""
-        active = self.details.get("kind") == "active"
         return {
             "run": self.run,
             "group": config_hash(self.group),
@@ -314,7 +315,7 @@ class RunRecord:
             "task": self.task,
             "seed": self.cfg.seed,
             "hparams_seed": self.cfg.hparams_seed,
-            "holdout": None if active else self.cfg.holdout,
+            "holdout": self.holdout,
             **self.details,
             "seconds": time.perf_counter() - self.started,
             "threads": torch.get_num_threads(),
@@ -351,6 +352,7 @@ def _run(cfg: DictConfig, folder: RunFolder, run_id: str, trainer_name: str) -> 
         task=data.task,
         cfg=cfg,
         started=started,
+        holdout=cfg.holdout,
         details={
             "n_classes": data.n_outputs if data.task == "classification" else None,
             "train_envs": list(data.train),
@@ -433,6 +435,7 @@ def _run_active(cfg: DictConfig, parts: dict, folder: RunFolder, run_id: str, tr
         task="classification",
         cfg=cfg,
         started=started,
+        holdout=None,
         details={"kind": "active", "strategy": strategy.name, "choices": result.choices, "counts": result.counts},
     )
     meta = record.meta()

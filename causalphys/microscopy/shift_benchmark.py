@@ -68,6 +68,7 @@ class ScannerShiftBenchmark(Benchmark):
     """
 
     task = "classification"
+    _checked = False  # set by check(): the settings are checked and the shifts planned (_plan)
 
     def __init__(
         self,
@@ -142,7 +143,7 @@ class ScannerShiftBenchmark(Benchmark):
         if len(pairs) != 1:
             raise ParameterError(f"the training labs must share one scanner pair, got {sorted(pairs)}")
         self._check_views()
-        self._specimen_options()
+        self._lab_options = self._specimen_options()  # checked once, used by _scm
         self._plan()  # every shift is checked here (errors name the shift)
 
     def _check_views(self) -> None:
@@ -193,7 +194,7 @@ class ScannerShiftBenchmark(Benchmark):
     @functools.cached_property
     def _scm(self):
         """The confounded-lab SCM of the labs, with every preset a shift or the prior added: built once."""
-        if not getattr(self, "_checked", False):
+        if not self._checked:
             self.check()
         return confounded_lab(
             [*self.presets, *self._extra],
@@ -201,7 +202,7 @@ class ScannerShiftBenchmark(Benchmark):
             task=self.lab_task,
             label_noise=self.label_noise,
             image_shape=(self.image_size, self.image_size),
-            **self._specimen_options(),
+            **self._lab_options,
         )
 
     def _specimen_options(self) -> dict[str, object]:
@@ -235,7 +236,7 @@ class ScannerShiftBenchmark(Benchmark):
     def environments(self) -> tuple[Environments, Environments, dict[str, EnvironmentInfo]]:
         """``(training environments, test environments, info)``; training labs come from the oracle's SCM when
         ``oracle`` is set."""
-        if not getattr(self, "_checked", False):
+        if not self._checked:
             self.check()
         info, train, test = {}, {}, {}
         for i, (lab, spec) in enumerate(self.labs.items()):

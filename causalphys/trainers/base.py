@@ -137,17 +137,23 @@ class Trainer(abc.ABC):
 
     # ----------------------------------------------------------------------------------------------- parameters
     @classmethod
-    def param_names(cls) -> list[str]:
-        """The hyper-parameter names: the named arguments of ``__init__`` of this class and its bases."""
-        names: list[str] = []
+    def param_defaults(cls) -> dict[str, object]:
+        """The hyper-parameters and their defaults: the named arguments of ``__init__`` of this class and its bases,
+        a subclass's own default before its bases' (``inspect.Parameter.empty`` where there is none)."""
+        params: dict[str, object] = {}
         for klass in cls.__mro__:
             init = klass.__dict__.get("__init__")
             if init is None or klass is object:
                 continue
             for p in inspect.signature(init).parameters.values():
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
-                    names.append(p.name)
-        return names
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in params:
+                    params[p.name] = p.default
+        return params
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The hyper-parameter names (:meth:`param_defaults`' keys)."""
+        return list(cls.param_defaults())
 
     def get_params(self) -> dict[str, object]:
         """The hyper-parameters as given to the constructor, by name."""

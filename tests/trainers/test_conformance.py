@@ -95,11 +95,7 @@ def test_trainer_yaml_defaults_are_the_constructor_defaults(path):
     constructor would take anyway: `causalphys trainer=X` and `X()` are the same learner."""
     cfg, _ = _config(path)
     cls = get_class(cfg.pop("_target_"))
-    defaults = {}  # the signature defaults of __init__ of the class and its bases (a subclass's own first)
-    for klass in reversed(cls.__mro__[: cls.__mro__.index(Trainer) + 1]):
-        for name, p in inspect.signature(klass.__dict__.get("__init__", Trainer.__init__)).parameters.items():
-            if p.default is not inspect.Parameter.empty:
-                defaults[name] = p.default
+    defaults = {k: v for k, v in cls.param_defaults().items() if v is not inspect.Parameter.empty}
     given = OmegaConf.to_container(cfg)
     assert set(given) == set(defaults), f"{path.name}: keys {sorted(set(given) ^ set(defaults))} differ"
     for key, value in given.items():
