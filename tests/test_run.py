@@ -189,7 +189,7 @@ def _fake_sachs(tmp_path):
         (["benchmark.label_noise=1.5"], r"label_noise must lie in \[0, 0.5\]"),
         (["benchmark.scanners.low_dose.ranges.dose=[-100,5000]"], r"scanner 'low_dose': dose must be > 0"),
         (["benchmark.labs.test.consistency=1.2"], "labs.test"),
-        (["shift=dose", "shift.levels=[1000,-5]"], "levels of dose must be > 0"),
+        (["shift=dose", "shift.levels=[1000,-5]"], r"shift .dose.: dose must be > 0, got -5"),
         (["shift=dose", "shift.node=dosage"], "node 'dosage', which is not in the SCM"),
         (["shift=routing", "shift.levels=[0.5,2]"], r"probability in \[0, 1\]"),
         (["hparams_seed=-1"], "hparams_seed"),

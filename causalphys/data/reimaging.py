@@ -30,6 +30,7 @@ from causalphys.data.benchmark import EnvironmentInfo
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.microscopy.recorded import RecordedInstrument, recorded_scm
 from causalphys.microscopy.redetection import SCAN_MOVES
+from causalphys.microscopy.scanners import check_settings
 from causalphys.seeding import derive_seed
 
 CHUNK = 256
@@ -103,6 +104,8 @@ def shifted_environments(
     for shift in shifts:
         try:
             made = shift.environments(ctx)
+            for spec, _ in made.values():
+                check_settings(spec)
         except ParameterError as err:
             raise ParameterError(f"shift {shift.name!r}: {err}") from err
         for env, (spec, info) in made.items():

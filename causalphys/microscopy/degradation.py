@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from causalphys.data.benchmark import DistributionShift, EnvironmentInfo
 from causalphys.errors import InterventionError, ParameterError
-from causalphys.microscopy.scanners import POSITIVE_PARAMETERS
+from causalphys.microscopy.scanners import check_setting
 from causalphys.scm.interventions import Intervention
 from causalphys.scm.mechanism import Mechanism
 from causalphys.scm.roots import Constant
@@ -82,8 +82,10 @@ class Degradation(DistributionShift):
         for node, value in toward.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ParameterError(f"toward[{node!r}] must be a finite number, got {value!r}")
-            if node in POSITIVE_PARAMETERS and value <= 0:
-                raise ParameterError(f"toward[{node!r}] must be > 0, got {value!r}")
+            try:
+                check_setting(node, value)
+            except ParameterError as err:
+                raise ParameterError(f"toward[{node!r}]: {err}") from None
             targets[str(node)] = float(value)
         self.toward = targets
         if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence) or not levels:

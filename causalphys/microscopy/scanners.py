@@ -58,6 +58,23 @@ POSITIVE_PARAMETERS = (
 """The instrument parameters that must be > 0."""
 
 
+def check_setting(node: str, value: float) -> None:
+    """A ParameterError naming ``node`` where ``value`` lies outside its physical domain (> 0 for
+    :data:`POSITIVE_PARAMETERS`, [0, 1] for ``probe_tail_fraction``); other nodes and non-numbers pass."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if node in POSITIVE_PARAMETERS and not value > 0:
+        raise ParameterError(f"{node} must be > 0, got {value!r}")
+    if node == "probe_tail_fraction" and not 0 <= value <= 1:
+        raise ParameterError(f"probe_tail_fraction must lie in [0, 1], got {value!r}")
+
+
+def check_settings(spec: Mapping[str, object]) -> None:
+    """:func:`check_setting` for every ``{node: value}`` of an environment's interventions."""
+    for node, value in spec.items():
+        check_setting(node, value)
+
+
 @dataclass(frozen=True)
 class ScannerPreset:
     """A named scanner: ``ranges[parameter] = (low, high)`` for every parameter in :data:`PARAMETERS`."""
@@ -79,10 +96,11 @@ class ScannerPreset:
             low, high = float(bounds[0]), float(bounds[1])
             if not (math.isfinite(low) and math.isfinite(high) and low <= high):
                 raise ParameterError(f"scanner {self.name!r}: range of {p} must have low <= high, got {list(bounds)}")
-            if p in POSITIVE_PARAMETERS and low <= 0:
-                raise ParameterError(f"scanner {self.name!r}: {p} must be > 0, got range {list(bounds)}")
-            if p == "probe_tail_fraction" and not (0 <= low and high <= 1):
-                raise ParameterError(f"scanner {self.name!r}: probe_tail_fraction must lie in [0, 1]")
+            try:
+                check_setting(p, low)
+                check_setting(p, high)
+            except ParameterError as err:
+                raise ParameterError(f"scanner {self.name!r}: {err} (range {list(bounds)})") from None
         for p in self.log_uniform:
             if p not in PARAMETERS:
                 raise ParameterError(f"scanner {self.name!r}: log_uniform names unknown parameter {p!r}")

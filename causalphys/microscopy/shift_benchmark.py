@@ -30,7 +30,7 @@ from causalphys.errors import ParameterError
 from causalphys.microscopy.benchmark import lab_objects, unconfounded_scanner
 from causalphys.microscopy.lab import LAB_TASKS, check_specimen, confounded_lab, lab_graph
 from causalphys.microscopy.reimage import reimage
-from causalphys.microscopy.scanners import ScannerPreset, preset_list
+from causalphys.microscopy.scanners import ScannerPreset, check_settings, preset_list
 from causalphys.scm.environments import Environments
 from causalphys.seeding import derive_seed
 
@@ -180,6 +180,8 @@ class ScannerShiftBenchmark(Benchmark):
         for shift in self.shifts:
             try:
                 envs = shift.environments(self)
+                for spec, _ in envs.values():
+                    check_settings(spec)
             except ParameterError as err:
                 raise ParameterError(f"shift {shift.name!r}: {err}") from err
             clash = sorted(set(envs) & (set(self._shift_envs) | set(self.labs)))

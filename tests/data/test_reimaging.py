@@ -83,6 +83,11 @@ def test_bad_shifts_and_requests_the_recording_cannot_answer_are_refused(tmp_pat
         bench(manifest, shifts=[NodeValues("dose", levels=[1.0e6], base_lab=None)]).load(0)
     with pytest.raises(ParameterError, match=r"names node\(s\) \['dosage'\]"):
         bench(manifest, shifts=[Degradation({"dosage": 1.0e3}, levels=[1.0])]).load(0)
+    # the recorded benchmark checks every environment's instrument settings, whichever shift made them
+    with pytest.raises(ParameterError, match=r"shift 'dose': dose must be > 0, got 0.0"):
+        bench(manifest, shifts=[NodeValues("dose", levels=[1.0e3, 0.0], base_lab=None)]).load(0)
+    with pytest.raises(ParameterError, match=r"toward\['probe_tail_fraction'\]: .*lie in \[0, 1\], got 1.5"):
+        Degradation({"probe_tail_fraction": 1.5})
     with pytest.raises(ParameterError, match="benchmark.recorded"):
         bench(manifest, recorded={"resolution": 0.5}).load(0)
     with pytest.raises(ParameterError, match="shifts must be shifts"):

@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 import causalphys
-from causalphys.microscopy.scanners import DEFAULT_SCANNERS, ScannerPreset, load_scanners
+from causalphys.errors import ParameterError
+from causalphys.microscopy.scanners import DEFAULT_SCANNERS, ScannerPreset, check_settings, load_scanners
 from causalphys.run import CONF_DIR
 
 PACKAGE = Path(causalphys.__file__).parent
@@ -45,3 +47,17 @@ def test_one_copy_of_each_preset_is_what_hydra_composes():
     assert list(composed) == list(DEFAULT_SCANNERS)
     assert list(composed.values()) == load_scanners()
     assert all(isinstance(p, ScannerPreset) for p in composed.values())
+
+
+def test_instrument_settings_are_checked_against_their_physical_domain():
+    check_settings({"dose": 10.0, "probe_tail_fraction": 0.0, "drift_speed": -3.0, "lab": 1.0, "scanner": "any"})
+    for spec, message in (
+        ({"dose": 0.0}, r"dose must be > 0, got 0.0"),
+        ({"gain": -1.0}, r"gain must be > 0, got -1.0"),
+        ({"probe_tail_fraction": 1.2}, r"probe_tail_fraction must lie in \[0, 1\], got 1.2"),
+    ):
+        with pytest.raises(ParameterError, match=message):
+            check_settings(spec)
+    ranges = {**load_scanners(["corrected_200kv"])[0].ranges, "pixel_size": (0.0, 0.3)}
+    with pytest.raises(ParameterError, match=r"scanner 'bad': pixel_size must be > 0, got 0.0 \(range \[0.0, 0.3\]\)"):
+        ScannerPreset("bad", ranges)
