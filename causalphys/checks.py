@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+import pkgutil
+from collections.abc import Callable, Collection
 
 from causalphys.errors import ParameterError
 
@@ -117,3 +118,14 @@ def boolean(label: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise _fail(label, "true or false", value)
     return value
+
+
+def function(path: object, label: str) -> Callable:
+    """The function at the dotted ``path`` (``"package.module.function"``, :func:`pkgutil.resolve_name`)."""
+    try:
+        found = pkgutil.resolve_name(path) if isinstance(path, str) else None
+    except (ImportError, AttributeError, ValueError):
+        found = None
+    if not callable(found):
+        raise _fail(label, "the dotted path of a function (package.module.function)", path)
+    return found

@@ -76,8 +76,11 @@ class BenchmarkData:
       for.
     - ``n_classes``: the number of classes, where the benchmark names them (a benchmark to score a model on may
       hold fewer classes than the model predicts); ``None``: the labels tell.
-    - ``pixel_size``: for a dense task whose targets are column maps (one channel per kind), the Å per pixel of the
-      images and maps: the harness then scores the columns found in the maps in Å and pm; ``None``: maps only.
+    - ``map_metrics``: for a dense task, the benchmark's own scores of predicted maps against the true ones,
+      ``{"function": "package.module.function", **keyword arguments}`` (plain values, so that the data cache keeps
+      them): the harness adds ``function(prediction, y, **kwargs)``'s ``{metric: value}`` to the maps' ``mse``;
+      e.g. the columns found in column maps, in Å and pm (:func:`causalphys.microscopy.columns.column_metrics`,
+      with ``pixel_size``). ``None``: ``mse`` only.
 
     A benchmark without training environments only scores models (``causalphys evaluate``); training needs one.
     """
@@ -91,7 +94,7 @@ class BenchmarkData:
     pairs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     n_classes: int | None = None
     views: dict[str, Split] = field(default_factory=dict)
-    pixel_size: float | None = None
+    map_metrics: dict[str, object] | None = None
 
     def __post_init__(self):
         if not self.train and not self.test:
@@ -127,6 +130,13 @@ class BenchmarkData:
                         f"{kind} views of {e!r} must be >= 2 tensors of one shape, got "
                         f"{[tuple(v.shape) for v in views]}"
                     )
+        if self.map_metrics is not None:
+            if self.task != "dense" or not isinstance(self.map_metrics, Mapping):
+                raise ParameterError(
+                    f"map_metrics must be a mapping {{'function': dotted path, **kwargs}} of a dense task, got "
+                    f"{self.map_metrics!r} for task {self.task!r}"
+                )
+            checks.function(self.map_metrics.get("function"), "map_metrics.function")
         if self.task == "classification" and self.train:
             known = self.n_outputs
             for e, (_, y) in self.test.items():

@@ -135,8 +135,8 @@ def measure(
 ) -> list[dict]:
     """The tidy rows of a model whose outputs are ``predict(x)``: ``x`` ``(n, *input_shape)`` -> logits ``(n, k)``
     (classification: ``accuracy``, ``nll``, ``ece``), predictions ``(n,)``/``(n, d)`` (regression: ``rmse``,
-    ``r2``) or maps ``(n, K, H, W)`` (dense: ``mse``, and the column metrics of
-    :func:`~causalphys.evaluation.metrics.dense_metrics` where the data give a pixel size), on every split of the
+    ``r2``) or maps ``(n, K, H, W)`` (dense: ``mse``, and the benchmark's own map scores where it names them:
+    :func:`~causalphys.evaluation.metrics.dense_metrics`), on every split of the
     module docstring, in this order: per training environment ``train`` and ``val`` (``holdout`` for the one left
     out), per test environment ``test`` and ``test_val`` (the seeded split of
     :func:`split_test`), then ``cf_flip_rate`` / ``cf_change`` of the counterfactual views (split ``val`` for a
@@ -148,7 +148,7 @@ def measure(
     if data.task == "classification":
         score = metrics.classification_metrics
     elif data.task == "dense":
-        score = functools.partial(metrics.dense_metrics, pixel_size=data.pixel_size)
+        score = functools.partial(metrics.dense_metrics, map_metrics=data.map_metrics)
     else:
         score = metrics.regression_metrics
     rows = []

@@ -2,15 +2,18 @@
 
 Classification outputs are logits ``(n, k)`` (``k >= 2`` classes) or ``(n, 1)`` / ``(n,)`` for a binary logit;
 ``y`` holds class indices ``(n,)``. Regression outputs and targets are ``(n,)`` or ``(n, d)``. Dense outputs and
-targets are maps ``(n, K, H, W)``: their mean squared error, and where the maps are column maps at a known pixel
-size the columns found in them, scored in Å and pm (:func:`dense_metrics`). Where scikit-learn
+targets are maps ``(n, K, H, W)``: their mean squared error, and the scores the benchmark names for its maps (the
+columns found in column maps, in Å and pm: :func:`dense_metrics`). Where scikit-learn
 has the metric it computes it; expected calibration error, which it lacks, is written here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
+from causalphys import checks
 from causalphys.errors import ParameterError
 
 
@@ -108,25 +111,20 @@ def regression_metrics(prediction: torch.Tensor, y: torch.Tensor) -> dict[str, f
     return {"rmse": rmse(prediction, y), "r2": r2(prediction, y)}
 
 
-def dense_metrics(prediction: torch.Tensor, y: torch.Tensor, pixel_size: float | None = None) -> dict[str, float]:
-    """``mse`` of the maps ``(n, K, H, W)``, and with ``pixel_size`` (Å per pixel: column maps, one channel per
-    kind) the columns read from the predicted and the true maps, matched per map and kind within 0.5 Å
-    (:func:`causalphys.microscopy.columns.score_maps`): ``column_precision``, ``column_recall``, ``column_f1`` and
-    the matched columns' median ``position_error_pm``."""
+def dense_metrics(
+    prediction: torch.Tensor, y: torch.Tensor, map_metrics: Mapping[str, object] | None = None
+) -> dict[str, float]:
+    """``mse`` of the maps ``(n, K, H, W)``, and the benchmark's own scores of the maps where it names them
+    (:attr:`BenchmarkData.map_metrics <causalphys.data.benchmark.BenchmarkData>`: ``{"function": dotted path,
+    **keyword arguments}``; e.g. the columns found in column maps, in Å and pm:
+    :func:`causalphys.microscopy.columns.column_metrics`)."""
     _check(prediction, y)
     if tuple(prediction.shape) != tuple(y.shape):
         raise ParameterError(f"predicted maps {tuple(prediction.shape)} and target maps {tuple(y.shape)} differ")
     out = {"mse": float(((prediction.detach().double() - y.double()) ** 2).mean())}
-    if pixel_size is not None:
-        from causalphys.microscopy.columns import score_maps  # the point matching lives with the columns
-
-        match = score_maps(prediction, y, pixel_size)
-        out.update(
-            column_precision=match.precision,
-            column_recall=match.recall,
-            column_f1=match.f1,
-            position_error_pm=match.median_error * pixel_size * 100,
-        )
+    if map_metrics:
+        kwargs = dict(map_metrics)
+        out.update(checks.function(kwargs.pop("function", None), "map_metrics.function")(prediction, y, **kwargs))
     return out
 
 
@@ -135,7 +133,8 @@ SELECTION_METRICS = {"classification": "accuracy", "regression": "rmse", "dense"
 
 
 def selection_metric(task: str) -> str:
-    """:data:`SELECTION_METRICS` of ``task`` (a dense benchmark needs a pixel size for its column metrics)."""
+    """:data:`SELECTION_METRICS` of ``task`` (a dense task is chosen by ``column_f1``: its benchmark's
+    ``map_metrics`` must give it)."""
     if task not in SELECTION_METRICS:
         raise ParameterError(f"unknown task {task!r}; tasks: {list(SELECTION_METRICS)}")
     return SELECTION_METRICS[task]

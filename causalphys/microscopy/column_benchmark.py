@@ -4,9 +4,9 @@ A dense task (``task="dense"``): the input is a standardised ADF image ``(1, H, 
 :func:`~causalphys.microscopy.column_lab.column_lab`, the target its column map ``(K, H, W)`` (one channel per
 column kind, a Gaussian of height 1 where each column appears). Every environment is ``do(scanner := s)``: the
 training environments are the ``train`` scanners (by default the scanner-shift labs' two), the test environments the
-``test`` scanners (by default the two no training lab has). The harness scores the maps with
-:func:`~causalphys.evaluation.metrics.dense_metrics` at ``pixel_size`` (column precision, recall and F1 within
-0.5 Å, the median position error in pm, the maps' MSE).
+``test`` scanners (by default the two no training lab has). The harness scores the maps' MSE and, as the data's
+``map_metrics``, :func:`~causalphys.microscopy.columns.column_metrics` at ``pixel_size`` (column precision, recall
+and F1 within 0.5 Å, the median position error in pm).
 
 ``views`` (set by the harness for a physics learner): ``units`` fresh specimens per training scanner, each
 re-imaged ``per_unit`` times in new sessions under the physics prior (:func:`~causalphys.microscopy.reimage.
@@ -159,5 +159,5 @@ class ColumnBenchmark(Benchmark):
         for name in self.test:
             test[name] = self._draw(scm.do(scanner=index[name]), self.n_test, (seed, "test", name))
             info[name] = EnvironmentInfo("test", description=f"do(scanner := {name})")
-        return BenchmarkData(train=train, val=val, test=test, info=info, task="dense", views=views,
-                             pixel_size=float(self.pixel_size))  # fmt: skip
+        scores = {"function": "causalphys.microscopy.columns.column_metrics", "pixel_size": float(self.pixel_size)}
+        return BenchmarkData(train=train, val=val, test=test, info=info, task="dense", views=views, map_metrics=scores)

@@ -295,3 +295,16 @@ def score_maps(
         for fs, rs in zip(found, reference)
         for f, r in zip(fs, rs)
     )
+
+
+def column_metrics(predicted: torch.Tensor, true: torch.Tensor, pixel_size: float) -> dict[str, float]:
+    """The harness's scores of column maps ``(n, K, H, W)`` at ``pixel_size`` Å/px (a column benchmark's
+    ``map_metrics``): ``column_precision``, ``column_recall``, ``column_f1`` of the columns matched within 0.5 Å
+    (:func:`score_maps`) and the matched columns' median ``position_error_pm``."""
+    match = score_maps(predicted, true, pixel_size)
+    return {
+        "column_precision": match.precision,
+        "column_recall": match.recall,
+        "column_f1": match.f1,
+        "position_error_pm": match.median_error * pixel_size * 100,
+    }

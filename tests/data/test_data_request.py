@@ -65,3 +65,14 @@ def test_the_scanner_shift_benchmark_adds_shifts_pairs_and_views_without_changin
     assert tiny_benchmark(n_pairs=5).requesting(DataRequest()).n_pairs == 0  # only a pair learner uses them
     views = {"source": "scanners", "per_unit": 2, "units": 4}
     assert bench.requesting(DataRequest(needs="views", views=views)).views == views and bench.views is None
+
+
+def test_map_metrics_name_a_function_of_a_dense_task():
+    maps = torch.zeros(4, 1, 8, 8)
+    kw = dict(train={"a": (maps, maps)}, val={"a": (maps, maps)}, test={}, info={"a": EnvironmentInfo("train")})
+    with pytest.raises(ParameterError, match=r"map_metrics.function must be the dotted path.*'no.such'"):
+        BenchmarkData(**kw, task="dense", map_metrics={"function": "no.such"})
+    with pytest.raises(ParameterError, match=r"map_metrics must be a mapping .* for task 'regression'"):
+        BenchmarkData(**kw, task="regression", map_metrics={"function": "math.sqrt"})
+    ok = BenchmarkData(**kw, task="dense", map_metrics={"function": "causalphys.microscopy.columns.column_metrics"})
+    assert ok.map_metrics["function"].endswith("column_metrics")

@@ -45,16 +45,19 @@ def test_score_maps_and_dense_metrics_count_columns_in_angstrom_and_pm():
     match = score_maps(invented, true, pixel_size=0.3, margin=0.6)
     assert (match.matched, match.false_positives, match.n_reference) == (3, 1, 4)
     assert match.median_error == pytest.approx(0.0, abs=1e-6)
-    out = metrics.dense_metrics(invented, true, pixel_size=0.3)
+    columns = {"function": "causalphys.microscopy.columns.column_metrics", "pixel_size": 0.3}
+    out = metrics.dense_metrics(invented, true, columns)
     assert out["column_precision"] == pytest.approx(0.75) and out["column_recall"] == pytest.approx(0.75)
     assert out["column_f1"] == pytest.approx(0.75) and out["mse"] > 0
     # 0.5 px at 0.3 Å/px is 15 pm: the one moved column, the median of one error
     one = torch.stack([gaussian([(8.0, 8.0)])])[None]
-    only = metrics.dense_metrics(torch.stack([gaussian([(8.5, 8.0)])])[None], one, pixel_size=0.3)
+    only = metrics.dense_metrics(torch.stack([gaussian([(8.5, 8.0)])])[None], one, columns)
     assert only["position_error_pm"] == pytest.approx(15.0, abs=0.01)
-    assert set(metrics.dense_metrics(true, true)) == {"mse"}  # no pixel size: maps only
+    assert set(metrics.dense_metrics(true, true)) == {"mse"}  # no map metrics named: maps only
     with pytest.raises(ParameterError, match="differ"):
         metrics.dense_metrics(true, true[..., :20])
+    with pytest.raises(ParameterError, match=r"map_metrics.function must be the dotted path.*'nowhere.f'"):
+        metrics.dense_metrics(true, true, {"function": "nowhere.f"})
     assert metrics.selection_metric("dense") == "column_f1"
     assert math.isnan(score_maps(torch.zeros_like(true), torch.zeros_like(true), 0.3).median_error)
 
@@ -70,7 +73,7 @@ def test_the_column_benchmark_makes_images_with_their_maps_seeded_and_views_with
     bench = tiny(views={"source": "prior", "prior": instantiate(prior), "per_unit": 3, "units": 5})
     data = bench.load(seed=0)
     again = bench.load(seed=0)
-    assert data.task == "dense" and data.pixel_size == 0.3 and data.n_outputs == 2
+    assert data.task == "dense" and data.map_metrics["pixel_size"] == 0.3 and data.n_outputs == 2
     assert list(data.train) == ["corrected_200kv", "low_dose"] and list(data.test) == ["uncorrected_200kv",
                                                                                         "drifty_older"]  # fmt: skip
     x, y = data.train["low_dose"]
