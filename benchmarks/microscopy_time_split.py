@@ -84,7 +84,7 @@ def detector_branches(scm: cp.SCM, n: int, repeats: int) -> dict:
     torch.set_num_threads(1)
     batch = scm.sample(n, seed=1, nodes=["image"], return_noise=True)
     mech = scm.mechanisms["image"]
-    p = mech._inputs(batch, n, torch.float32)  # the parents by role, shaped to broadcast against the image
+    p = mech.inputs(batch, n, torch.float32)  # the parents by role, shaped to broadcast against the image
     rate = p["dose"] * p["pixel_area"] * p["clean"]
     u = batch.noise["image"][:, 0]
     low = rate < mech.exact_below

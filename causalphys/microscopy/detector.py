@@ -110,8 +110,9 @@ class Detector(Mechanism):
     def parent_names(self):
         return frozenset(self.parents.values())
 
-    def _inputs(self, parents: Mapping[str, torch.Tensor], n: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-        """The parents by role, as ``dtype`` tensors that broadcast against ``(n, H, W)``."""
+    def inputs(self, parents: Mapping[str, torch.Tensor], n: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """The parents by role, as ``dtype`` tensors that broadcast against ``(n, H, W)`` (checked: a per-unit value
+        ``(n,)`` or a per-pixel one ``(n, H, W)``)."""
         missing = sorted(name for name in self.parents.values() if name not in parents)
         if missing:
             raise MechanismError(f"the detector needs parent(s) {missing}; got {sorted(parents)}")
@@ -162,7 +163,7 @@ class Detector(Mechanism):
             self._fail("saturation", requirement, bad, {"saturation": sat, "offset": off})
 
     def evaluate(self, parents, u, *, n, device, dtype):
-        p = self._inputs(parents, n, dtype)
+        p = self.inputs(parents, n, dtype)
         self._check(p)
         if u is None:  # the noise intervened away: the expected signal
             rate = p["dose"] * p["pixel_area"] * p["clean"]

@@ -226,35 +226,45 @@ def exact_quantile(
     # page fault per page each time
     work = torch.empty((6, min(n, block)), device=lam.device, dtype=torch.float64)
     while True:
-        m, steps, rest = lam.numel(), None, []
-        for start in range(0, m, block):
-            part = slice(start, start + block)
-            size = min(m, start + block) - start
-            lam_w, v_w, q_w, cdf_w, count, below = work[:, :size]
-            if q is None:  # the first pass: start the search (in float64) block by block
-                lam_b, v_b, q_b, cdf_b = lam_w.copy_(lam[part]), v_w.copy_(v[part]).clamp_(max=U_CAP), q_w, cdf_w
-                torch.exp(torch.neg(lam_b, out=q_b), out=q_b)
-                cdf_b.copy_(q_b)
-            else:
-                lam_b, v_b, q_b, cdf_b = lam[part], v[part], q[part], cdf[part]
-            keep = 0 if m <= _SMALL else int(_KEEP * size)
-            k_b, scale_b, done = _search(lam_b, v_b, q_b, cdf_b, count, below, k, scale, k_max, steps, keep)
-            if steps is None:
-                steps, k_next, scale_next = done, k_b, scale_b
-            count.add_(k)  # the elements of this pass had F(j) < v for every j < k
-            if pos is None:
-                out[part] = count
-            else:
-                out.index_copy_(0, pos[part], count.to(dtype))
-            if k_next < k_max:
-                idx = torch.lt(cdf_b, v_b).nonzero().squeeze(1)  # those still searching
-                if idx.numel():
-                    rest.append((idx + start, lam_b[idx], v_b[idx], q_b[idx], cdf_b[idx]))
+        rest, k_next, scale_next = _search_pass(lam, v, q, cdf, pos, out, work, block, k, scale, k_max)
         if not rest:
             return out
         k, scale = k_next, scale_next
         idx, lam, v, q, cdf = (torch.cat(t) for t in zip(*rest))
         pos = idx if pos is None else pos[idx]
+
+
+def _search_pass(lam, v, q, cdf, pos, out, work, block, k, scale, k_max):
+    """One pass of :func:`exact_quantile` over the working set ``lam``, ``v`` (``q``, ``cdf`` its ``q_k``,
+    ``F(k)``; ``None`` on the first pass, which starts the search), block by block in the workspace ``work``
+    ``(6, block)``: the first block runs until at most :data:`_KEEP` of it still searches, the others as many
+    steps. The counts so far are written to ``out`` (at ``pos``, or in order). Returns the elements still searching
+    (``[(index in the working set, λ, v, q, F)]`` per block) and the next pass's ``k`` and ``s_k``."""
+    m, steps, rest = lam.numel(), None, []
+    for start in range(0, m, block):
+        part = slice(start, start + block)
+        size = min(m, start + block) - start
+        lam_w, v_w, q_w, cdf_w, count, below = work[:, :size]
+        if q is None:  # the first pass: start the search (in float64) block by block
+            lam_b, v_b, q_b, cdf_b = lam_w.copy_(lam[part]), v_w.copy_(v[part]).clamp_(max=U_CAP), q_w, cdf_w
+            torch.exp(torch.neg(lam_b, out=q_b), out=q_b)
+            cdf_b.copy_(q_b)
+        else:
+            lam_b, v_b, q_b, cdf_b = lam[part], v[part], q[part], cdf[part]
+        keep = 0 if m <= _SMALL else int(_KEEP * size)
+        k_b, scale_b, done = _search(lam_b, v_b, q_b, cdf_b, count, below, k, scale, k_max, steps, keep)
+        if steps is None:
+            steps, k_next, scale_next = done, k_b, scale_b
+        count.add_(k)  # the elements of this pass had F(j) < v for every j < k
+        if pos is None:
+            out[part] = count
+        else:
+            out.index_copy_(0, pos[part], count.to(out.dtype))
+        if k_next < k_max:
+            idx = torch.lt(cdf_b, v_b).nonzero().squeeze(1)  # those still searching
+            if idx.numel():
+                rest.append((idx + start, lam_b[idx], v_b[idx], q_b[idx], cdf_b[idx]))
+    return rest, k_next, scale_next
 
 
 def _compiled_quantile(lam: torch.Tensor, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
