@@ -374,7 +374,7 @@ def _run(cfg: DictConfig, folder: RunFolder, run_id: str, trainer_name: str) -> 
         run_id,
         meta["seconds"],
         done,
-        Path(run_dir).parent,
+        cfg.get("results_dir") or Path(run_dir).parent,  # the folder as given: no machine path in a committed log
         metric,
         sum(val) / max(len(val), 1),
         " ".join(f"{e}={v:.3f}" for e, v in test.items()),
