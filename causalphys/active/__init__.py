@@ -8,14 +8,12 @@ as few measurements as possible.
   probabilistic models, rewarded by how fast their predictive uncertainty falls (or by their evidence).
 """
 
+from causalphys.active.gp_hypothesis import Hypothesis, MeasurementError, log_evidences
 from causalphys.active.hypothesis import (
-    Hypothesis,
     HypothesisLearner,
     HypothesisLearningResult,
-    MeasurementError,
     choose_hypothesis,
     discrimination,
-    log_evidences,
     symmetric_kl,
     uncertainty_reward,
     update_record,
