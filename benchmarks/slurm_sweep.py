@@ -37,14 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CAUSALPHYS = Path(sys.executable).with_name("causalphys")
-TINY = [
-    "benchmark.n_train=48",
-    "benchmark.n_val=16",
-    "benchmark.n_test=40",
-    "benchmark.n_counterfactual=8",
-    "benchmark.image_size=32",
-    "steps=3",
-]
+TINY = ["+tiny=scanner_shift"]  # conf/tiny/scanner_shift.yaml
 DEMO = [  # conf/experiment/demo.yaml, one run
     "shift=severity",
     "steps=400",

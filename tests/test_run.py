@@ -22,17 +22,8 @@ from causalphys.microscopy.shift_benchmark import ScannerShiftBenchmark
 from causalphys.run import CONF_DIR, _cores, build, build_benchmark, learner_name, run, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [  # small enough for a unit test, whatever the benchmark
-    "benchmark.n_train=48",
-    "benchmark.n_val=16",
-    "benchmark.n_test=40",
-    "benchmark.n_counterfactual=8",
-    "benchmark.image_size=32",
-    "steps=3",
-    "progress=false",
-]
-COLUMNS_TINY = ["benchmark.n_train=16", "benchmark.n_val=8", "benchmark.n_test=10", "benchmark.image_size=32"]
-"""The column benchmark's tiny sizes (it has no counterfactual units)."""
+TINY = ["+tiny=scanner_shift"]  # conf/tiny/: a unit test's sizes and steps, last so that they win
+COLUMNS_TINY = ["+tiny=columns"]
 SHIFTS = sorted(p.stem for p in (CONF_DIR / "shift").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -390,7 +381,7 @@ main()
 def test_a_finished_run_in_a_read_only_folder_is_skipped_not_failed(tmp_path):
     """Hydra's job log and .hydra/ copies were written before the run looked at its results, so a finished run in a
     read-only results folder (a colleague's, an archive) failed with a logging-handler error (issue 19 §6)."""
-    args = ["benchmark.n_train=48", "benchmark.n_val=16", "benchmark.n_test=16", "steps=1", "progress=false"]
+    args = ["+tiny=scanner_shift", "benchmark.n_test=16", "steps=1"]
     args += [f"results_dir={tmp_path / 'res'}", "cache_dir=null"]
     env = dict(os.environ, CAUSALPHYS_THREADS="1")
     first = subprocess.run([sys.executable, "-m", "causalphys.run", *args], cwd=ROOT, env=env, capture_output=True)
@@ -432,3 +423,18 @@ def test_views_on_colored_mnist_are_its_colours_and_other_sources_are_refused(tm
     assert torch.equal(x[:, 0].sum(1), x[:, 1].sum(1)) and torch.equal(x[:, 0, 1], torch.zeros_like(x[:, 0, 1]))
     run(cfg, tmp_path / "r", "r", "cf_invariance")
     assert (tmp_path / "r" / "results.csv").is_file()
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF_DIR / "tiny").glob("*.yaml")))
+def test_every_tiny_preset_picks_its_benchmark_and_makes_a_small_quick_run(preset):
+    cfg = _compose([f"+tiny={preset}"])
+    assert cfg.steps == 3 and cfg.progress is False
+    parts = build(cfg)
+    if preset == "active":  # a loop of a few rounds of a few images, on the scanner-shift SCM
+        assert cfg.active.budget <= 64 and parts["benchmark"].name == "scanner_shift"
+    else:  # the preset is named after the benchmark it shrinks to a unit test's data (under 32 MiB where estimated)
+        assert parts["benchmark"].name == preset and cfg.benchmark.n_train <= 64
+        assert parts["benchmark"].data_bytes() is None or parts["benchmark"].data_bytes() < 2**25
+    # the preset's sizes win over an experiment's when given after it (conf/tiny/*.yaml)
+    if preset == "columns":
+        assert _compose(["+experiment=columns", "+tiny=columns"]).benchmark.n_train == 16

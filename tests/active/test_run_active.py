@@ -9,15 +9,7 @@ from hydra import compose, initialize_config_dir
 from causalphys.errors import ParameterError
 from causalphys.run import CONF_DIR, _run_id, run
 
-TINY = [
-    "active=scanner_budget",
-    "active.budget=40",
-    "active.batch_size=16",
-    "active.n_eval=24",
-    "benchmark.image_size=32",
-    "steps=3",
-    "progress=false",
-]
+TINY = ["+tiny=active"]  # conf/tiny/active.yaml
 
 
 def _compose(overrides):

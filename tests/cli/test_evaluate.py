@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from causalphys.cli.evaluate import evaluate
 from causalphys.cli.report import main as report
@@ -21,10 +22,9 @@ from causalphys.evaluation.store import StoreError
 from causalphys.nets import SmallCNN
 from causalphys.run import CONF_DIR, main, run, run_folder
 
-from ..test_run import TINY as RUN_TINY
-
 ROOT = Path(__file__).resolve().parents[2]
-DATA = [o for o in RUN_TINY if o.startswith("benchmark.")] + ["shift=severity", "shift.levels=[0.0,1.0]"]
+TINY_DATA = OmegaConf.load(CONF_DIR / "tiny" / "scanner_shift.yaml").benchmark  # conf/tiny/: a unit test's sizes
+DATA = [f"benchmark.{k}={v}" for k, v in TINY_DATA.items()] + ["shift=severity", "shift.levels=[0.0,1.0]"]
 """The benchmark of a unit-test run, with the severity shift: the same data for the trained and the external run."""
 
 

@@ -139,7 +139,7 @@ def test_failed_jobs_fail_the_sweep_naming_their_runs_and_a_rerun_resubmits_only
 
 def test_a_cancelled_job_fails_the_sweep_naming_its_run(tmp_path):
     results = tmp_path / "sweep"
-    long_run = [o for o in TINY if not o.startswith("steps=")] + ["steps=1000000"]
+    long_run = [*TINY, "steps=1000000"]  # a key override wins over the preset
     cmd = [str(CAUSALPHYS), "-m", "trainer=erm", "seed=0", *long_run, *SLURM, "sweep_name=cluster_cancel"]
     proc = subprocess.Popen(
         [*cmd, f"results_dir={results}"],

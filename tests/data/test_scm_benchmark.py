@@ -275,8 +275,7 @@ def _compose(overrides):
         return compose(config_name="config", overrides=list(overrides))
 
 
-TINY = ["benchmark.n_train=64", "benchmark.n_val=16", "benchmark.n_test=40", "benchmark.n_counterfactual=8", "steps=3"]
-HARNESS = ["benchmark=spectrometer", "net=mlp", "progress=false", *TINY]  # the trainer takes the task from the data
+HARNESS = ["benchmark=spectrometer", "net=mlp", "+tiny=spectrometer"]  # the trainer takes the task from the data
 
 
 def test_the_spectrometer_yaml_runs_through_the_harness(tmp_path):
