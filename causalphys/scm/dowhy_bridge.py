@@ -177,12 +177,13 @@ def _quiet():
 
 
 # -- dowhy.gcm ------------------------------------------------------------------------------------------------
-def to_gcm(scm: SCM, data=None, *, n: int = 5_000, seed: int = 0, quality: str = "good"):
-    """Fit a ``dowhy.gcm.InvertibleStructuralCausalModel`` on the SCM's graph to data with ``gcm.auto``.
+def to_gcm(scm: SCM | CausalGraph, data=None, *, n: int = 5_000, seed: int = 0, quality: str = "good"):
+    """Fit a ``dowhy.gcm.InvertibleStructuralCausalModel`` on the SCM's graph (or on a graph) to data with
+    ``gcm.auto``.
 
-    ``data`` (a DataFrame with one column per node) defaults to ``n`` units sampled from ``scm`` with ``seed``;
-    every node must be scalar. ``quality`` is ``gcm.auto``'s assignment quality: ``"good"``, ``"better"`` or
-    ``"best"``. Returns the fitted DoWhy model.
+    ``data`` (a DataFrame with one column per node) defaults to ``n`` units sampled from ``scm`` with ``seed``
+    (a graph needs ``data``); every node must be scalar. ``quality`` is ``gcm.auto``'s assignment quality:
+    ``"good"``, ``"better"`` or ``"best"``. Returns the fitted DoWhy model.
     """
     from dowhy import gcm
     from dowhy.gcm.auto import AssignmentQuality
@@ -190,9 +191,12 @@ def to_gcm(scm: SCM, data=None, *, n: int = 5_000, seed: int = 0, quality: str =
     qualities = {"good": AssignmentQuality.GOOD, "better": AssignmentQuality.BETTER, "best": AssignmentQuality.BEST}
     if quality not in qualities:
         raise CausalPhysError(f"quality must be one of {sorted(qualities)}, got {quality!r}")
+    graph = _graph_of(scm)
     if data is None:
+        if not isinstance(scm, SCM):
+            raise CausalPhysError("to_gcm needs data=... when given a graph instead of an SCM")
         data = scm.sample(n, seed=seed, dtype=torch.float64).to_dataframe()
-    causal_model = gcm.InvertibleStructuralCausalModel(nx.DiGraph(scm.graph.to_networkx()))
+    causal_model = gcm.InvertibleStructuralCausalModel(nx.DiGraph(graph.to_networkx()))
     with _quiet(), _numpy_seeded(seed), _gcm_progress_off():
         gcm.auto.assign_causal_mechanisms(causal_model, data, quality=qualities[quality])
         gcm.fit(causal_model, data)

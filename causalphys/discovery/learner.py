@@ -1,0 +1,236 @@
+"""Learn one node's structural equation from multi-environment data: enumerate, fit, test invariance, rank.
+
+For a target ``x`` and candidate parents ``C``:
+
+1. the term library is evaluated on ``C`` (:class:`~causalphys.discovery.library.TermLibrary`; with units, terms of
+   the wrong dimension are dropped, and every drop is recorded in ``dropped_``);
+2. candidate equations come from best-subset search and the STLSQ path (:mod:`causalphys.discovery.sparse`), grouped
+   by the set of parents they use; the ``top`` best by BIC of each group are kept, plus a power law
+   ``c · Π x_i^{a_i}`` for each set of at most ``power_law_max_parents`` positive parents;
+3. each is fitted on the pooled data and tested for invariance across environments
+   (:func:`~causalphys.discovery.invariance.invariance_test`);
+4. **ranking rule**: equations accepted as invariant at level ``alpha`` come first, then the rejected ones; within
+   each group, lower BIC first (``BIC = n log(RSS/n) + k log n``). With one environment there is no test and the
+   ranking is by BIC alone.
+
+An equation that uses a child of ``x`` or a proxy of a hidden confounder can predict ``x`` better than its causes,
+but it does not stay the same when the environments move the child's or the proxy's own mechanism: the invariance
+test rejects it, as in invariant causal prediction (Peters et al. 2016).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from causalphys.discovery.equation import Equation, TermEquation
+from causalphys.discovery.invariance import InvarianceResult, invariance_test
+from causalphys.discovery.library import Features, TermLibrary
+from causalphys.discovery.mechanism import SymbolicMechanism
+from causalphys.discovery.powerlaw import PowerLaw
+from causalphys.discovery.sparse import THRESHOLDS, bic, candidate_supports
+from causalphys.discovery.units import Units
+from causalphys.errors import CausalPhysError, ParameterError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A fitted candidate equation, its BIC on the pooled data and its invariance test (``None`` with one
+    environment)."""
+
+    equation: Equation
+    bic: float
+    invariance: InvarianceResult | None
+
+    @property
+    def invariant(self) -> bool | None:
+        return None if self.invariance is None else self.invariance.accepted
+
+
+def columns_of(data, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``{name: (n,) float64}`` from a DataFrame or a mapping of arrays/tensors, naming missing columns."""
+    missing = [k for k in names if k not in data]
+    if missing:
+        raise ParameterError(f"the data lack column(s) {missing}")
+    out = {}
+    for k in names:
+        v = data[k]
+        v = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+        out[k] = np.array(v, dtype=np.float64).reshape(-1)  # a copy: writable, detached from the caller
+    return out
+
+
+def environment_labels(data, environment, n: int) -> np.ndarray | None:
+    """The environment label of each row: ``environment`` names a column of ``data`` or is an array ``(n,)``."""
+    if environment is None:
+        return None
+    labels = np.asarray(data[environment]) if isinstance(environment, str) else np.asarray(environment)
+    if labels.shape != (n,):
+        raise ParameterError(f"environment labels must have shape ({n},), got {labels.shape}")
+    return labels
+
+
+class MechanismLearner:
+    """Settings of the mechanism learner (module docstring).
+
+    Parameters
+    ----------
+    library : the term library (default ``TermLibrary()``: degree 2, pairwise products, log/exp/sqrt)
+    max_terms : best-subset search up to this many non-constant terms (the STLSQ path may give more)
+    max_parents : at most this many parents in one equation (default: all candidates)
+    power_laws : also fit ``c · Π x_i^{a_i}`` over sets of at most ``power_law_max_parents`` positive parents
+    top : equations kept per set of parents (by BIC) for the invariance test
+    alpha : level of the invariance test
+    mean_test : ``"anova"`` or ``"kruskal"`` for the residual means
+    units : ``{variable: dimension}`` (the target's included) to check dimensions; ``None``: not checked
+    thresholds : STLSQ thresholds (:data:`causalphys.discovery.sparse.THRESHOLDS`)
+
+    Learned (after :meth:`fit`): ``candidates_`` (ranked :class:`Candidate` list), ``best_`` (the first),
+    ``features_`` (the evaluated library), ``dropped_`` (``{term or equation: why it was left out}``), ``target_``,
+    ``parents_``.
+    """
+
+    def __init__(
+        self,
+        library: TermLibrary | None = None,
+        *,
+        max_terms: int = 3,
+        max_parents: int | None = None,
+        power_laws: bool = True,
+        power_law_max_parents: int = 2,
+        top: int = 5,
+        alpha: float = 0.05,
+        mean_test: str = "anova",
+        units: Units | None = None,
+        thresholds: Sequence[float] = THRESHOLDS,
+    ):
+        self.library = TermLibrary() if library is None else library
+        self.max_terms = max_terms
+        self.max_parents = max_parents
+        self.power_laws = power_laws
+        self.power_law_max_parents = power_law_max_parents
+        self.top = top
+        self.alpha = alpha
+        self.mean_test = mean_test
+        self.units = units
+        self.thresholds = tuple(thresholds)
+
+    def fit(self, data, target: str, parents: Sequence[str], environment=None) -> MechanismLearner:
+        """Learn ``target``'s equation from ``data`` (a DataFrame or ``{name: array}``) over candidate ``parents``;
+        ``environment`` is a column name of ``data`` or one label per row (``None``: one environment)."""
+        parents = list(dict.fromkeys(parents))
+        if target in parents:
+            raise ParameterError(f"{target!r} cannot be a candidate parent of itself")
+        columns = columns_of(data, [*parents, target])
+        y = columns.pop(target)
+        env = environment_labels(data, environment, len(y))
+        if self.units is not None:
+            missing = [v for v in [*parents, target] if v not in self.units]
+            if missing:
+                raise ParameterError(f"units are given but not for {missing}")
+        features = self.library.build(columns, parents, target=target, units=self.units)
+        dropped = dict(features.dropped)
+        equations = self._term_equations(features, y, target) + self._power_laws(columns, y, target, parents, dropped)
+        n = len(y)
+        tested = []
+        for eq in equations:
+            result = None
+            if env is not None and len(set(env.tolist())) >= 2:
+                result = invariance_test(eq, columns, y, env, alpha=self.alpha, mean_test=self.mean_test)
+            tested.append(Candidate(eq, bic(eq.rss_, n, eq.n_params), result))
+        if not tested:
+            raise CausalPhysError(f"no candidate equation for {target!r} could be fitted; dropped: {dropped}")
+        tested.sort(key=lambda c: (c.invariant is False, c.bic))
+        self.candidates_ = tested
+        self.best_ = tested[0]
+        self.features_ = features
+        self.dropped_ = dropped
+        self.target_ = target
+        self.parents_ = tuple(parents)
+        return self
+
+    def _term_equations(self, features: Features, y: np.ndarray, target: str) -> list[Equation]:
+        supports = candidate_supports(features, y, max_terms=self.max_terms, thresholds=self.thresholds)
+        kept: dict[frozenset, int] = {}
+        out = []
+        for s in supports:  # sorted by BIC: the first `top` of each set of parents
+            terms = [features.terms[i] for i in s.columns]
+            used = frozenset(v for t in terms for v in t.variables)
+            if self.max_parents is not None and len(used) > self.max_parents:
+                continue
+            if kept.get(used, 0) >= self.top:
+                continue
+            kept[used] = kept.get(used, 0) + 1
+            out.append(TermEquation(target, terms).fit_design(features.matrix[:, list(s.columns)], y))
+        return out
+
+    def _power_laws(self, columns, y, target, parents, dropped) -> list[Equation]:
+        if not self.power_laws:
+            return []
+        positive = [p for p in parents if columns[p].min() > 0]
+        for p in parents:
+            if p not in positive:
+                dropped[f"power law in {p}"] = f"{p} takes values <= 0 (down to {columns[p].min():.3g})"
+        limit = min(self.power_law_max_parents, self.max_parents or len(positive))
+        out = []
+        for r in range(1, limit + 1):
+            for subset in itertools.combinations(positive, r):
+                law = PowerLaw(target, subset)
+                try:
+                    out.append(law.fit(columns, y))
+                except CausalPhysError as err:
+                    dropped[law.structure()] = str(err)
+        return out
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "candidates_"):
+            raise CausalPhysError("the MechanismLearner is not fitted; call fit(data, target, parents, environment)")
+
+    def table(self, limit: int | None = 10):
+        """The ranking as a ``pandas.DataFrame``: ``rank, formula, kind, parents, n_params, bic, invariant, p_value,
+        p_mean, p_variance, p_coefficients`` (the first ``limit`` rows; ``None``: all)."""
+        import pandas as pd
+
+        self._check_fitted()
+        rows = []
+        for rank, c in enumerate(self.candidates_[:limit] if limit else self.candidates_):
+            inv = c.invariance
+            rows.append(
+                {
+                    "rank": rank,
+                    "formula": str(c.equation.formula()),
+                    "kind": c.equation.kind,
+                    "parents": ",".join(c.equation.variables),
+                    "n_params": c.equation.n_params,
+                    "bic": c.bic,
+                    "invariant": c.invariant,
+                    "p_value": np.nan if inv is None else inv.p_value,
+                    "p_mean": np.nan if inv is None else inv.p_mean,
+                    "p_variance": np.nan if inv is None else inv.p_variance,
+                    "p_coefficients": np.nan if inv is None else inv.p_coefficients,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def mechanism(self, rank: int = 0, parents: Sequence[str] | None = None) -> SymbolicMechanism:
+        """The equation ranked ``rank`` as a :class:`SymbolicMechanism` (Gaussian noise with the fit's residual
+        standard deviation); ``parents`` default to the candidate parents given to :meth:`fit`."""
+        self._check_fitted()
+        c = self.candidates_[rank]
+        return SymbolicMechanism(
+            c.equation, parents=self.parents_ if parents is None else parents, invariance=c.invariance
+        )
+
+    def __repr__(self) -> str:
+        head = f"MechanismLearner(max_terms={self.max_terms}, alpha={self.alpha}, library={self.library!r})"
+        if hasattr(self, "best_"):
+            head += f"\n  best: {self.best_.equation}  (invariant: {self.best_.invariant})"
+        return head
+
+
+def learn_equation(data, target: str, parents: Sequence[str], environment=None, **settings) -> MechanismLearner:
+    """``MechanismLearner(**settings).fit(data, target, parents, environment)``."""
+    return MechanismLearner(**settings).fit(data, target, parents, environment)
