@@ -18,6 +18,7 @@ and :mod:`~causalphys.discovery.compare` (held-out comparison with ``dowhy.gcm``
 from causalphys.discovery.compare import METHODS, compare_heldout
 from causalphys.discovery.equation import Equation, TermEquation
 from causalphys.discovery.fit_scm import fit_scm
+from causalphys.discovery.frames import stack_environments
 from causalphys.discovery.invariance import InvarianceResult, invariance_test
 from causalphys.discovery.learner import Candidate, MechanismLearner, learn_equation
 from causalphys.discovery.library import Features, TermLibrary
@@ -48,4 +49,5 @@ __all__ = [
     "fit_scm",
     "invariance_test",
     "learn_equation",
+    "stack_environments",
 ]

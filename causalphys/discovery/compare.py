@@ -24,7 +24,8 @@ import torch
 from scipy.stats import wasserstein_distance
 
 from causalphys.discovery.fit_scm import fit_scm
-from causalphys.discovery.learner import MechanismLearner, columns_of
+from causalphys.discovery.frames import columns_of
+from causalphys.discovery.learner import MechanismLearner
 from causalphys.errors import MechanismError, ParameterError
 from causalphys.scm.dowhy_bridge import from_gcm, to_gcm
 from causalphys.scm.graph import CausalGraph
@@ -75,14 +76,28 @@ def compare_heldout(
     seed: int = 0,
     run: int | str = 0,
     n_samples: int = 2_000,
+    n_jobs: int | None = 1,
+    threads: int | None = 1,
 ) -> list[dict]:
     """Fit every method of :data:`METHODS` on ``train`` and score it on ``heldout`` (module docstring).
 
     ``train`` and ``heldout`` are DataFrames with one column per node and the ``environment`` column;
     ``interventions`` maps held-out environment names to their intervention specs (as for :meth:`SCM.intervene`)
     for the ``wasserstein`` rows; ``quality`` is ``gcm.auto``'s assignment quality; ``seed`` seeds DoWhy, the
-    boosting and the samples.
+    boosting and the samples; ``n_jobs`` is the number of processes of DoWhy's model selection (``None``: all
+    cores; one is faster for small tables, where starting worker processes costs more than it saves); ``threads``
+    caps the OpenMP and BLAS threads of the scikit-learn fits during the call (``None``: no cap; on a shared machine
+    gradient boosting's OpenMP threads can spin-wait for busy cores and run many times slower).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        return _compare(
+            graph, train, heldout, environment, interventions, learner, quality, seed, run, n_samples, n_jobs
+        )
+
+
+def _compare(graph, train, heldout, environment, interventions, learner, quality, seed, run, n_samples, n_jobs):
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import LinearRegression
 
@@ -93,7 +108,7 @@ def compare_heldout(
         if missing:
             raise ParameterError(f"{name} lacks column(s) {missing}")
     symbolic = fit_scm(graph, train, environment, learner=learner)
-    causal_model = to_gcm(graph, train[nodes], seed=seed, quality=quality)
+    causal_model = to_gcm(graph, train[nodes], seed=seed, quality=quality, n_jobs=n_jobs)
     children = [k for k in nodes if graph.parents(k)]
     regressions = {}
     for node in children:

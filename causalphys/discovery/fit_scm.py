@@ -15,7 +15,8 @@ from collections.abc import Mapping
 
 import networkx as nx
 
-from causalphys.discovery.learner import MechanismLearner, columns_of, environment_labels
+from causalphys.discovery.frames import columns_of, environment_labels
+from causalphys.discovery.learner import MechanismLearner
 from causalphys.errors import CausalPhysError, MechanismError, ParameterError
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.mechanism import Mechanism

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causalphys.discovery.equation import Equation, TermEquation
+from causalphys.discovery.frames import columns_of, environment_labels
 from causalphys.discovery.invariance import InvarianceResult, invariance_test
 from causalphys.discovery.library import Features, TermLibrary
 from causalphys.discovery.mechanism import SymbolicMechanism
@@ -48,29 +49,6 @@ class Candidate:
     @property
     def invariant(self) -> bool | None:
         return None if self.invariance is None else self.invariance.accepted
-
-
-def columns_of(data, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """``{name: (n,) float64}`` from a DataFrame or a mapping of arrays/tensors, naming missing columns."""
-    missing = [k for k in names if k not in data]
-    if missing:
-        raise ParameterError(f"the data lack column(s) {missing}")
-    out = {}
-    for k in names:
-        v = data[k]
-        v = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
-        out[k] = np.array(v, dtype=np.float64).reshape(-1)  # a copy: writable, detached from the caller
-    return out
-
-
-def environment_labels(data, environment, n: int) -> np.ndarray | None:
-    """The environment label of each row: ``environment`` names a column of ``data`` or is an array ``(n,)``."""
-    if environment is None:
-        return None
-    labels = np.asarray(data[environment]) if isinstance(environment, str) else np.asarray(environment)
-    if labels.shape != (n,):
-        raise ParameterError(f"environment labels must have shape ({n},), got {labels.shape}")
-    return labels
 
 
 class MechanismLearner:
