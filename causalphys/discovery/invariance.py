@@ -27,6 +27,10 @@ from causalphys.discovery.equation import Equation
 from causalphys.errors import CausalPhysError, ParameterError
 
 MEAN_TESTS = ("anova", "kruskal")
+ALPHA = 0.01
+"""The default level. A wrong equation through a child or a proxy is rejected with p-values far below it (1e-50 on the
+textbook SCM of experiments/equations); a stricter level keeps the true equation from chance rejections: each
+candidate faces three tests, and a rejected true equation cannot be ranked first."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def invariance_test(
     y: np.ndarray,
     environment: np.ndarray,
     *,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     mean_test: str = "anova",
 ) -> InvarianceResult:
     """Test the fitted ``equation`` (fitted on all rows of ``columns``/``y``) for invariance across the labels in

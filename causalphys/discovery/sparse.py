@@ -7,7 +7,10 @@ Two sources of supports, both over the columns of ``Φ (n, k)``, the constant te
   thresholds, on standardised columns and target: supports of any size.
 
 Each support is scored by its least-squares fit and the Bayesian information criterion
-``BIC = n log(RSS / n) + k log n`` (``k`` fitted coefficients), the parsimony-penalised fit the learner ranks by.
+``BIC = n log(RSS / n) + k log n`` (``k`` fitted coefficients), or the extended BIC of Chen & Chen (2008),
+``EBIC_γ = BIC + 2γ log C(P, j)`` for ``j`` of the ``P`` non-constant library terms: searching many supports of
+size ``j`` makes one of them fit better by chance, and EBIC charges for the ``C(P, j)`` that were searched
+(``γ = 0`` is BIC). This is the parsimony-penalised fit the learner ranks by.
 """
 
 from __future__ import annotations
@@ -31,13 +34,20 @@ def bic(rss: float, n: int, k: int) -> float:
     return n * math.log(max(rss, 1e-300) / n) + k * math.log(n)
 
 
+def ebic(rss: float, n: int, k: int, library_size: int, chosen: int, gamma: float) -> float:
+    """``BIC + 2γ log C(library_size, chosen)``: the extended BIC of ``chosen`` terms out of ``library_size``."""
+    return bic(rss, n, k) + 2.0 * gamma * math.log(math.comb(max(library_size, chosen), chosen))
+
+
 @dataclass(frozen=True)
 class Support:
-    """A set of columns of the library (``columns``, sorted, the constant included) and its least-squares fit."""
+    """A set of columns of the library (``columns``, sorted, the constant included), its least-squares fit, BIC and
+    score (EBIC with the search's ``gamma``; BIC for ``gamma = 0``)."""
 
     columns: tuple[int, ...]
     rss: float
     bic: float
+    score: float
 
 
 def stlsq_supports(phi: np.ndarray, y: np.ndarray, thresholds=THRESHOLDS, alpha: float = 1e-6) -> list[tuple[int, ...]]:
@@ -65,8 +75,10 @@ def candidate_supports(
     max_terms: int = 3,
     max_combinations: int = 20_000,
     thresholds=THRESHOLDS,
+    gamma: float = 0.0,
 ) -> list[Support]:
-    """Every support from best-subset search and the STLSQ path (module docstring), fitted, sorted by BIC."""
+    """Every support from best-subset search and the STLSQ path (module docstring), fitted, sorted by score
+    (EBIC with ``gamma``; BIC for ``gamma = 0``)."""
     if max_terms < 1:
         raise ParameterError(f"max_terms must be >= 1, got {max_terms}")
     phi = features.matrix
@@ -91,5 +103,6 @@ def candidate_supports(
         sub = phi[:, cols]
         coef, *_ = np.linalg.lstsq(sub, y, rcond=None)
         rss = float(np.sum((y - sub @ coef) ** 2))
-        scored.append(Support(cols, rss, bic(rss, n, len(cols))))
-    return sorted(scored, key=lambda s: (s.bic, s.columns))
+        chosen = len([c for c in cols if c in others])
+        scored.append(Support(cols, rss, bic(rss, n, len(cols)), ebic(rss, n, len(cols), len(others), chosen, gamma)))
+    return sorted(scored, key=lambda s: (s.score, s.columns))

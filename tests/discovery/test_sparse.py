@@ -41,3 +41,10 @@ def test_learner_recovers_the_coefficients_with_one_environment():
 
 def test_bic():
     assert math.isclose(bic(2.0, 100, 3), 100 * math.log(0.02) + 3 * math.log(100))
+
+
+def test_ebic_charges_for_the_supports_searched():
+    from causalphys.discovery.sparse import ebic
+
+    assert ebic(2.0, 100, 3, 30, 2, 0.0) == bic(2.0, 100, 3)
+    assert math.isclose(ebic(2.0, 100, 3, 30, 2, 1.0), bic(2.0, 100, 3) + 2 * math.log(math.comb(30, 2)))
