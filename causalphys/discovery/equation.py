@@ -2,7 +2,9 @@
 
 :class:`Equation` is the contract; :class:`TermEquation` is linear in its parameters, ``x = Σ_k c_k φ_k(parents) + u``
 over library terms, fitted by ordinary least squares with standard errors ``se(c) = sqrt(diag(σ̂² (ΦᵀΦ)⁻¹))``,
-``σ̂² = RSS / (n - k)``. The power law with free exponents is :class:`causalphys.discovery.powerlaw.PowerLaw`.
+``σ̂² = RSS / (n - k)``. With row weights ``w`` (``(n,)``, positive) the fit is weighted least squares: it minimises
+``Σ_i w_i (x_i - g(pa_i; θ))²``, ``RSS`` is that weighted sum and ``se(c) = sqrt(diag(σ̂² (ΦᵀWΦ)⁻¹))``.
+The power law with free exponents is :class:`causalphys.discovery.powerlaw.PowerLaw`.
 An equation built with :meth:`Equation.clone` has the same form and no fitted values: per-environment refits (the
 invariance test) use it.
 """
@@ -26,7 +28,10 @@ class Equation:
     """One candidate equation for ``target``.
 
     Attributes after :meth:`fit`: ``params_`` (the fitted parameters, ``(n_params,)``), ``stderr_`` (their standard
-    errors), ``rss_`` (the residual sum of squares) and ``n_`` (rows fitted).
+    errors; NaN where they could not be estimated, and then ``stderr_issue_`` says why, else it is ``None``),
+    ``rss_`` (the residual sum of squares, weighted when the fit was), ``n_`` (rows fitted) and ``rank_`` (how many
+    parameters the data identify: the rank of the column-normalised design, or of the Jacobian for a nonlinear
+    equation; less than ``n_params`` when, e.g., a parent is constant over the rows fitted).
     """
 
     kind = "equation"
@@ -42,7 +47,9 @@ class Equation:
         """What makes two equations the same form (their fitted numbers aside)."""
         raise NotImplementedError
 
-    def fit(self, columns: Mapping[str, np.ndarray], y: np.ndarray) -> Equation:
+    def fit(self, columns: Mapping[str, np.ndarray], y: np.ndarray, weights: np.ndarray | None = None) -> Equation:
+        """Least squares on ``columns`` (``{name: (n,)}``) and ``y`` ``(n,)``; weighted by ``weights`` ``(n,)``
+        (positive) when given (module docstring)."""
         raise NotImplementedError
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -111,22 +118,26 @@ class TermEquation(Equation):
         """``Φ (n, k)``: the terms evaluated on the data."""
         return np.column_stack([t.evaluate(columns) for t in self.terms])
 
-    def fit(self, columns, y):
-        return self.fit_design(self.design(columns), y)
+    def fit(self, columns, y, weights=None):
+        return self.fit_design(self.design(columns), y, weights)
 
-    def fit_design(self, phi: np.ndarray, y: np.ndarray) -> TermEquation:
-        """Least squares on a precomputed design ``Φ (n, k)`` whose columns are this equation's terms."""
+    def fit_design(self, phi: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> TermEquation:
+        """(Weighted) least squares on a precomputed design ``Φ (n, k)`` whose columns are this equation's terms."""
         y = np.asarray(y, dtype=np.float64)
         n, k = phi.shape
         if n <= k:
             raise ParameterError(f"cannot fit {k} coefficients of {self.structure()} on {n} rows")
-        coef, *_ = np.linalg.lstsq(phi, y, rcond=None)
-        rss = float(np.sum((y - phi @ coef) ** 2))
-        cov = rss / (n - k) * np.linalg.pinv(phi.T @ phi)
+        root = np.ones(n) if weights is None else np.sqrt(check_weights(weights, n))
+        phi_w, y_w = phi * root[:, None], y * root
+        coef, *_ = np.linalg.lstsq(phi_w, y_w, rcond=None)
+        rss = float(np.sum((y_w - phi_w @ coef) ** 2))
+        cov = rss / (n - k) * np.linalg.pinv(phi_w.T @ phi_w)
         self.params_ = coef
         self.stderr_ = np.sqrt(np.clip(np.diag(cov), 0, None))
+        self.stderr_issue_ = None
         self.rss_ = rss
         self.n_ = n
+        self.rank_ = normalized_rank(phi)
         return self
 
     def predict(self, columns):
@@ -144,3 +155,20 @@ class TermEquation(Equation):
 
     def structure(self) -> str:
         return " + ".join(f"c{i}" + ("" if t.is_constant else f"*{t.name}") for i, t in enumerate(self.terms))
+
+
+def check_weights(weights, n: int) -> np.ndarray:
+    """``weights`` as ``(n,)`` float64, each finite and positive."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        bad = int(np.sum(~(np.isfinite(w) & (w > 0))))
+        raise ParameterError(f"weights must be {n} finite positive numbers; got shape {w.shape}, {bad} not so")
+    return w
+
+
+def normalized_rank(matrix: np.ndarray) -> int:
+    """The rank of ``matrix`` ``(n, k)`` with each non-zero column scaled to unit norm (so that columns on very
+    different scales, ``dose`` and ``dose²``, do not hide each other from numpy's relative tolerance)."""
+    norms = np.linalg.norm(matrix, axis=0)
+    cols = matrix[:, norms > 0] / norms[norms > 0]
+    return int(np.linalg.matrix_rank(cols)) if cols.size else 0

@@ -15,7 +15,9 @@ from causalphys.scm.batch import Batch
 
 
 def columns_of(data, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """``{name: (n,) float64}`` from a DataFrame or a mapping of arrays/tensors, naming missing columns."""
+    """``{name: (n,) float64}`` from a DataFrame or a mapping of arrays/tensors, naming missing columns and columns
+    with non-finite values (inf or NaN: a least-squares fit cannot use them, and the error they cause deep inside
+    scikit-learn or pysindy does not say which column or row is at fault)."""
     missing = [k for k in names if k not in data]
     if missing:
         raise ParameterError(f"the data lack column(s) {missing}")
@@ -24,6 +26,14 @@ def columns_of(data, names: Sequence[str]) -> dict[str, np.ndarray]:
         v = data[k]
         v = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
         out[k] = np.array(v, dtype=np.float64).reshape(-1)  # a copy: writable, detached from the caller
+    bad = {k: int((~np.isfinite(v)).sum()) for k, v in out.items()}
+    bad = {k: count for k, count in bad.items() if count}
+    if bad:
+        where = ", ".join(f"{k!r} in {count} of {len(out[k])} rows" for k, count in bad.items())
+        raise ParameterError(
+            f"non-finite values (inf or NaN): {where}; drop those rows first, e.g. "
+            f"frame = frame[np.isfinite(frame[{list(bad)}]).all(axis=1)]"
+        )
     return out
 
 

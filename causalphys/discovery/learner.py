@@ -8,7 +8,8 @@ For a target ``x`` and candidate parents ``C``:
    by the set of parents they use; the ``top`` best by BIC of each group are kept, plus a power law
    ``c · Π x_i^{a_i}`` for each set of at most ``power_law_max_parents`` positive parents;
 3. each is fitted on the pooled data and tested for invariance across environments
-   (:func:`~causalphys.discovery.invariance.invariance_test`);
+   (:func:`~causalphys.discovery.invariance.invariance_test`; ``noise="free"`` where the environments set the noise
+   level, as an instrument's dose sets the shot noise: then the spread of the residuals may differ);
 4. **ranking rule**: equations accepted as invariant at level ``alpha`` come first, lowest score first (the extended
    BIC ``EBIC_γ = n log(RSS/n) + k log n + 2γ log C(P, j)``, :mod:`causalphys.discovery.sparse`); then the rejected
    ones, by score too. With one environment there is no test and the ranking is by score alone. When every candidate
@@ -19,6 +20,15 @@ For a target ``x`` and candidate parents ``C``:
 An equation that uses a child of ``x`` or a proxy of a hidden confounder can predict ``x`` better than its causes,
 but it does not stay the same when the environments move the child's or the proxy's own mechanism: the invariance
 test rejects it, as in invariant causal prediction (Peters et al. 2016).
+
+**What the test cannot see.** An equation that leaves out a parent whose distribution no environment changes is
+invariant too: if the environments are instruments that never move ``Z``, the constant ``x = c`` passes, however much
+``Z`` explains. The ranking then rests on the score: among accepted equations the better fit (lower EBIC) comes first,
+so the constant comes first only when the law with ``Z`` is rejected — typically because its residual spread differs
+across environments while the constant's (the whole spread of ``x``) does not; ``noise="free"`` is the setting for
+that case. Each candidate also records ``r2`` (``1 - RSS/TSS`` on the pooled data) and :meth:`MechanismLearner.table`
+shows it: an accepted first pick with ``r2`` near 0 says "the environments did not move what explains ``x``", not
+"nothing explains ``x``".
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import numpy as np
 
 from causalphys.discovery.equation import Equation, TermEquation
 from causalphys.discovery.frames import columns_of, environment_labels
-from causalphys.discovery.invariance import ALPHA, InvarianceResult, invariance_test
+from causalphys.discovery.invariance import ALPHA, InvarianceResult, check_settings, invariance_test
 from causalphys.discovery.library import Features, TermLibrary
 from causalphys.discovery.mechanism import SymbolicMechanism
 from causalphys.discovery.powerlaw import PowerLaw
@@ -43,12 +53,13 @@ from causalphys.errors import CausalPhysError, ParameterError
 @dataclass(frozen=True)
 class Candidate:
     """A fitted candidate equation, its BIC and its score (EBIC, :mod:`causalphys.discovery.sparse`) on the pooled
-    data, and its invariance test (``None`` with one environment)."""
+    data, its invariance test (``None`` with one environment) and its ``r2 = 1 - RSS/TSS`` on the pooled data."""
 
     equation: Equation
     bic: float
     score: float
     invariance: InvarianceResult | None
+    r2: float = float("nan")
 
     @property
     def invariant(self) -> bool | None:
@@ -67,6 +78,10 @@ class MechanismLearner:
     top : equations kept per set of parents (by BIC) for the invariance test
     alpha : level of the invariance test (:data:`causalphys.discovery.invariance.ALPHA`, 0.01)
     mean_test : ``"anova"`` or ``"kruskal"`` for the residual means
+    noise : ``"same"`` (default): the noise distribution is the same in every environment, and a change of residual
+        spread rejects an equation; ``"free"``: the environments may set the noise level (an instrument's dose or
+        probe), so the spread is not tested and the means and coefficients are tested allowing a variance per
+        environment (:mod:`causalphys.discovery.invariance`)
     units : ``{variable: dimension}`` (the target's included) to check dimensions; ``None``: not checked
     thresholds : STLSQ thresholds (:data:`causalphys.discovery.sparse.THRESHOLDS`)
     gamma : the EBIC's ``γ`` (:mod:`causalphys.discovery.sparse`); ``0`` ranks by BIC. With best-subset search over a
@@ -89,6 +104,7 @@ class MechanismLearner:
         top: int = 5,
         alpha: float = ALPHA,
         mean_test: str = "anova",
+        noise: str = "same",
         units: Units | None = None,
         thresholds: Sequence[float] = THRESHOLDS,
         gamma: float = 1.0,
@@ -101,6 +117,7 @@ class MechanismLearner:
         self.top = top
         self.alpha = alpha
         self.mean_test = mean_test
+        self.noise = noise
         self.units = units
         self.thresholds = tuple(thresholds)
         self.gamma = gamma
@@ -108,6 +125,7 @@ class MechanismLearner:
     def fit(self, data, target: str, parents: Sequence[str], environment=None) -> MechanismLearner:
         """Learn ``target``'s equation from ``data`` (a DataFrame or ``{name: array}``) over candidate ``parents``;
         ``environment`` is a column name of ``data`` or one label per row (``None``: one environment)."""
+        check_settings(self.alpha, self.mean_test, self.noise)
         parents = list(dict.fromkeys(parents))
         if target in parents:
             raise ParameterError(f"{target!r} cannot be a candidate parent of itself")
@@ -122,14 +140,18 @@ class MechanismLearner:
         dropped = dict(features.dropped)
         equations = self._term_equations(features, y, target) + self._power_laws(columns, y, target, parents, dropped)
         n = len(y)
+        tss = float(np.sum((y - y.mean()) ** 2))
         tested = []
         for eq in equations:
             result = None
             if env is not None and len(set(env.tolist())) >= 2:
-                result = invariance_test(eq, columns, y, env, alpha=self.alpha, mean_test=self.mean_test)
+                result = invariance_test(
+                    eq, columns, y, env, alpha=self.alpha, mean_test=self.mean_test, noise=self.noise
+                )
             size, chosen = self._search_size(eq, features, columns)
             score = ebic(eq.rss_, n, eq.n_params, size, chosen, self.gamma)
-            tested.append(Candidate(eq, bic(eq.rss_, n, eq.n_params), score, result))
+            r2 = 1.0 - eq.rss_ / tss if tss > 0 else float("nan")
+            tested.append(Candidate(eq, bic(eq.rss_, n, eq.n_params), score, result, r2))
         if not tested:
             raise CausalPhysError(f"no candidate equation for {target!r} could be fitted; dropped: {dropped}")
         tested.sort(key=_rank_key)
@@ -188,8 +210,8 @@ class MechanismLearner:
             raise CausalPhysError("the MechanismLearner is not fitted; call fit(data, target, parents, environment)")
 
     def table(self, limit: int | None = 10):
-        """The ranking as a ``pandas.DataFrame``: ``rank, formula, kind, parents, n_params, bic, invariant, p_value,
-        p_mean, p_variance, p_coefficients`` (the first ``limit`` rows; ``None``: all)."""
+        """The ranking as a ``pandas.DataFrame``: ``rank, formula, kind, parents, n_params, bic, score, r2, invariant,
+        p_value, p_mean, p_variance, p_coefficients, stderr_issue`` (the first ``limit`` rows; ``None``: all)."""
         import pandas as pd
 
         self._check_fitted()
@@ -205,11 +227,13 @@ class MechanismLearner:
                     "n_params": c.equation.n_params,
                     "bic": c.bic,
                     "score": c.score,
+                    "r2": c.r2,
                     "invariant": c.invariant,
                     "p_value": np.nan if inv is None else inv.p_value,
                     "p_mean": np.nan if inv is None else inv.p_mean,
                     "p_variance": np.nan if inv is None else inv.p_variance,
                     "p_coefficients": np.nan if inv is None else inv.p_coefficients,
+                    "stderr_issue": c.equation.stderr_issue_ or "",
                 }
             )
         return pd.DataFrame(rows)
@@ -224,7 +248,8 @@ class MechanismLearner:
         )
 
     def __repr__(self) -> str:
-        head = f"MechanismLearner(max_terms={self.max_terms}, alpha={self.alpha}, library={self.library!r})"
+        head = f"MechanismLearner(max_terms={self.max_terms}, alpha={self.alpha}, noise={self.noise!r}, "
+        head += f"library={self.library!r})"
         if hasattr(self, "best_"):
             head += f"\n  best: {self.best_.equation}  (invariant: {self.best_.invariant})"
         return head

@@ -4,19 +4,24 @@ The exponents are fitted, not chosen from a grid: a log-log least-squares fit
 ``log|x| = log|c| + Σ_i a_i log x_i`` (on the rows where ``x`` has the sign of its median) gives the starting point,
 then nonlinear least squares on the original scale (``scipy.optimize.curve_fit``, the additive noise of the
 structural equation) gives ``(c, a_1, ..., a_p)`` and their standard errors from the estimated covariance
-``σ̂² (JᵀJ)⁻¹``. The prefactor ``c`` carries whatever physical dimension the law needs (see
-:mod:`causalphys.discovery.units`).
+``σ̂² (JᵀJ)⁻¹``. With row weights ``w`` the nonlinear fit minimises ``Σ_i w_i (x_i - c Π x_i^{a_i})²``
+(``curve_fit``'s ``sigma = 1/√w``). ``rank_`` is the rank of the column-normalised Jacobian ``J = ∂g/∂(c, a)`` at
+the fit. Where the data do not identify every parameter (``rank_ < 1 + p``: a parent constant over the rows, as in a
+per-environment refit when the environment sets that parent) or scipy cannot estimate the covariance, the standard
+errors are NaN and ``stderr_issue_`` says why (scipy's warning is caught, not printed). The prefactor ``c`` carries
+whatever physical dimension the law needs (see :mod:`causalphys.discovery.units`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import sympy as sp
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 
-from causalphys.discovery.equation import DIGITS, Equation
+from causalphys.discovery.equation import DIGITS, Equation, check_weights, normalized_rank
 from causalphys.errors import CausalPhysError, DomainError, ParameterError
 
 
@@ -53,12 +58,13 @@ class PowerLaw(Equation):
             cols.append(np.log(x))
         return np.column_stack(cols)
 
-    def fit(self, columns, y):
+    def fit(self, columns, y, weights=None):
         y = np.asarray(y, dtype=np.float64)
         logs = self._logs(columns)
         n, p = logs.shape
         if n <= p + 1:
             raise ParameterError(f"cannot fit the {p + 1} parameters of {self.structure()} on {n} rows")
+        sigma = None if weights is None else 1.0 / np.sqrt(check_weights(weights, n))
         sign = 1.0 if np.median(y) >= 0 else -1.0
         rows = sign * y > 0
         if rows.sum() <= p + 1:
@@ -70,14 +76,31 @@ class PowerLaw(Equation):
         def model(z, c, *a):
             return c * np.exp(z @ np.asarray(a))
 
-        try:
-            params, cov = curve_fit(lambda z, *theta: model(z, *theta), logs, y, p0=p0, maxfev=self.max_iter)
-        except (RuntimeError, ValueError) as err:
-            raise CausalPhysError(f"the power law {self.structure()} did not converge: {err}") from err
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OptimizeWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow at trial steps of the optimizer
+            try:
+                params, cov = curve_fit(
+                    lambda z, *theta: model(z, *theta), logs, y, p0=p0, sigma=sigma, maxfev=self.max_iter
+                )
+            except (RuntimeError, ValueError) as err:
+                raise CausalPhysError(f"the power law {self.structure()} did not converge: {err}") from err
+            fitted = model(logs, *params)
+        if not np.all(np.isfinite(fitted)):
+            raise CausalPhysError(f"the power law {self.structure()} did not converge: non-finite predictions")
+        issues = sorted({str(w.message) for w in caught if issubclass(w.category, OptimizeWarning)})
+        if not np.all(np.isfinite(cov)):
+            issues = issues or ["the covariance of the parameters is not finite"]
+        rank = normalized_rank(np.column_stack([np.exp(logs @ params[1:]), fitted[:, None] * logs]))  # of J
+        if rank < p + 1:
+            issues.append(f"the data identify {rank} of the {p + 1} parameters (is a variable constant over the rows?)")
         self.params_ = params
-        self.stderr_ = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else np.full(p + 1, np.nan)
-        self.rss_ = float(np.sum((y - model(logs, *params)) ** 2))
+        self.stderr_ = np.full(p + 1, np.nan) if issues else np.sqrt(np.clip(np.diag(cov), 0, None))
+        self.stderr_issue_ = "; ".join(issues) if issues else None
+        weight = np.ones(n) if sigma is None else sigma**-2
+        self.rss_ = float(np.sum(weight * (y - fitted) ** 2))
         self.n_ = n
+        self.rank_ = rank
         return self
 
     def predict(self, columns):

@@ -32,3 +32,30 @@ def test_non_positive_variable_is_a_domain_error():
     x = np.linspace(-1, 1, 50)
     with pytest.raises(cp.DomainError, match="needs x > 0, but x takes values down to -1"):
         PowerLaw("y", ["x"]).fit({"x": x}, x**2)
+
+
+def test_unidentified_parameters_give_nan_errors_with_the_reason_and_no_warning():
+    """A parent constant over the rows (a per-environment refit when the environment sets it): scipy cannot
+    estimate the covariance; the fit says so instead of warning."""
+    import warnings
+
+    dose = np.full(20, 1e4)
+    snr = 2.0 + 0.1 * np.random.default_rng(0).normal(size=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        law = PowerLaw("snr", ["dose"]).fit({"dose": dose}, snr)
+    assert np.all(np.isnan(law.stderr_)) and "identify 1 of the 2" in law.stderr_issue_
+    assert law.rank_ == 1 and law.predict({"dose": dose}).mean() == pytest.approx(snr.mean(), rel=1e-3)
+
+
+def test_weighted_fit_minimises_the_weighted_sum():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(1, 3, 200)
+    sd = np.where(x > 2, 1.0, 0.05)
+    y = 3.0 * x**1.5 + sd * rng.normal(size=200)
+    plain = PowerLaw("y", ["x"]).fit({"x": x}, y)
+    weighted = PowerLaw("y", ["x"]).fit({"x": x}, y, weights=1 / sd**2)
+    assert weighted.stderr_[1] < plain.stderr_[1]
+    assert weighted.rss_ == pytest.approx(np.sum((y - weighted.predict({"x": x})) ** 2 / sd**2))
+    with pytest.raises(cp.ParameterError, match="weights"):
+        PowerLaw("y", ["x"]).fit({"x": x}, y, weights=-np.ones(200))
