@@ -71,7 +71,6 @@ class PowerLaw(Equation):
             raise DomainError(f"the power law for {self.target!r} needs {self.target} of one sign; too few rows are")
         design = np.column_stack([np.ones(int(rows.sum())), logs[rows]])
         start, *_ = np.linalg.lstsq(design, np.log(sign * y[rows]), rcond=None)
-        p0 = np.concatenate([[sign * np.exp(start[0])], start[1:]])
 
         def model(z, c, *a):
             return c * np.exp(z @ np.asarray(a))
@@ -79,6 +78,7 @@ class PowerLaw(Equation):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", OptimizeWarning)
             warnings.simplefilter("ignore", RuntimeWarning)  # overflow at trial steps of the optimizer
+            p0 = np.concatenate([[sign * np.exp(start[0])], start[1:]])  # inf if it overflows: no convergence below
             try:
                 params, cov = curve_fit(
                     lambda z, *theta: model(z, *theta), logs, y, p0=p0, sigma=sigma, maxfev=self.max_iter
