@@ -6,11 +6,13 @@ The curated public API. Notebooks, experiments and users import from here::
     scm = cp.SCM(cp.CausalGraph([("x", "y")]), {"x": cp.mech.Normal(), "y": cp.mech.Linear({"x": 2.0})})
 """
 
-from causalphys import active, data, evaluation, microscopy, nets, trainers
+from causalphys import active, data, discovery, evaluation, microscopy, nets, trainers
 from causalphys.errors import (
     CausalPhysError,
     CounterfactualError,
     CycleError,
+    DimensionError,
+    DomainError,
     GraphError,
     InterventionError,
     MechanismError,
@@ -39,8 +41,11 @@ __all__ = [
     "CausalPhysError",
     "CounterfactualError",
     "CycleError",
+    "DimensionError",
+    "DomainError",
     "active",
     "data",
+    "discovery",
     "Do",
     "Environments",
     "evaluation",

@@ -51,3 +51,14 @@ class CounterfactualError(CausalPhysError, ValueError):
 class SweepFailedError(CausalPhysError, RuntimeError):
     """Runs of a sweep failed (their jobs crashed, were cancelled or timed out, or the run raised); the message
     names each failed run and where its log is."""
+
+
+class DimensionError(CausalPhysError, ValueError):
+    """An equation is dimensionally inconsistent: a term's physical dimension differs from its target's, or a
+    transcendental function (log, exp) is applied to a dimensional quantity. The message names the term, its
+    dimension and the one expected."""
+
+
+class DomainError(CausalPhysError, ValueError):
+    """A term cannot be evaluated on the data: ``log``/``sqrt``/a free power of non-positive values, an ``exp``
+    that overflows, a user term that returns NaN or inf. The message names the term and how many rows fail."""

@@ -177,12 +177,22 @@ def _quiet():
 
 
 # -- dowhy.gcm ------------------------------------------------------------------------------------------------
-def to_gcm(scm: SCM, data=None, *, n: int = 5_000, seed: int = 0, quality: str = "good"):
-    """Fit a ``dowhy.gcm.InvertibleStructuralCausalModel`` on the SCM's graph to data with ``gcm.auto``.
+def to_gcm(
+    scm: SCM | CausalGraph,
+    data=None,
+    *,
+    n: int = 5_000,
+    seed: int = 0,
+    quality: str = "good",
+    n_jobs: int | None = None,
+):
+    """Fit a ``dowhy.gcm.InvertibleStructuralCausalModel`` on the SCM's graph (or on a graph) to data with
+    ``gcm.auto``.
 
-    ``data`` (a DataFrame with one column per node) defaults to ``n`` units sampled from ``scm`` with ``seed``;
-    every node must be scalar. ``quality`` is ``gcm.auto``'s assignment quality: ``"good"``, ``"better"`` or
-    ``"best"``. Returns the fitted DoWhy model.
+    ``data`` (a DataFrame with one column per node) defaults to ``n`` units sampled from ``scm`` with ``seed``
+    (a graph needs ``data``); every node must be scalar. ``quality`` is ``gcm.auto``'s assignment quality:
+    ``"good"``, ``"better"`` or ``"best"``. ``n_jobs`` is the number of processes DoWhy's model selection uses for this
+    call (``None``: DoWhy's default, all cores; its global setting is restored after). Returns the fitted DoWhy model.
     """
     from dowhy import gcm
     from dowhy.gcm.auto import AssignmentQuality
@@ -190,10 +200,13 @@ def to_gcm(scm: SCM, data=None, *, n: int = 5_000, seed: int = 0, quality: str =
     qualities = {"good": AssignmentQuality.GOOD, "better": AssignmentQuality.BETTER, "best": AssignmentQuality.BEST}
     if quality not in qualities:
         raise CausalPhysError(f"quality must be one of {sorted(qualities)}, got {quality!r}")
+    graph = _graph_of(scm)
     if data is None:
+        if not isinstance(scm, SCM):
+            raise CausalPhysError("to_gcm needs data=... when given a graph instead of an SCM")
         data = scm.sample(n, seed=seed, dtype=torch.float64).to_dataframe()
-    causal_model = gcm.InvertibleStructuralCausalModel(nx.DiGraph(scm.graph.to_networkx()))
-    with _quiet(), _numpy_seeded(seed), _gcm_progress_off():
+    causal_model = gcm.InvertibleStructuralCausalModel(nx.DiGraph(graph.to_networkx()))
+    with _quiet(), _numpy_seeded(seed), _gcm_progress_off(), _gcm_jobs(n_jobs):
         gcm.auto.assign_causal_mechanisms(causal_model, data, quality=qualities[quality])
         gcm.fit(causal_model, data)
     return causal_model
@@ -230,6 +243,20 @@ def _numpy_seeded(seed: int):
         yield
     finally:
         np.random.set_state(state)  # noqa: NPY002
+
+
+@contextlib.contextmanager
+def _gcm_jobs(n_jobs: int | None):
+    """DoWhy's global ``default_n_jobs`` set to ``n_jobs`` for the block (unchanged for ``None``), then restored."""
+    from dowhy.gcm import config
+
+    was = config.default_n_jobs
+    if n_jobs is not None:
+        config.set_default_n_jobs(n_jobs)
+    try:
+        yield
+    finally:
+        config.set_default_n_jobs(was)
 
 
 @contextlib.contextmanager

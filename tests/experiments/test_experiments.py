@@ -85,3 +85,14 @@ def test_hypothesis_learning_study_runs_resumes_and_tabulates(tmp_path):
     study.main(args)  # everything is done: nothing reruns, nothing changes
     assert (tmp_path / "results.csv").stat().st_mtime_ns == stamp
     assert (tmp_path / "table.md").read_text().strip()
+
+
+def test_textbook_equations_study_runs_and_tabulates(tmp_path):
+    study = load("experiments/equations/textbook.py")
+    table = study.main(["--seeds", "1", "--n", "120", "--n-heldout", "150", "--out", str(tmp_path)])
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert len(rows) == len(table)
+    assert {r["method"] for r in rows} == {"mechanism_learner", *study.cp.discovery.METHODS}
+    assert {r["node"] for r in rows if r["metric"] == "true_formula_first"} == {"m", "g", "y"}
+    report = (tmp_path / "results.md").read_text()
+    assert "| uses the child |" in report and "| y | m, b, c, p |" in report

@@ -107,3 +107,16 @@ def test_to_gcm_refuses_image_nodes():
     )
     with pytest.raises(cp.CausalPhysError, match=r"only scalar nodes.*'img': \(4,\)"):
         cp.to_gcm(scm, n=100)
+
+
+def test_to_gcm_fits_a_graph_to_data_in_one_process_and_restores_dowhy_config():
+    from dowhy.gcm import config
+
+    scm = linear_chain()
+    data = scm.sample(500, seed=0, dtype=torch.float64).to_dataframe()
+    before = config.default_n_jobs
+    fitted = cp.to_gcm(scm.graph, data, seed=0, n_jobs=1)
+    assert config.default_n_jobs == before
+    assert set(fitted.graph.edges) == set(scm.graph.edges)
+    with pytest.raises(cp.CausalPhysError, match="needs data"):
+        cp.to_gcm(scm.graph)
