@@ -2,22 +2,18 @@
 in one condition (as U0126 does) is the condition the reference equation's residuals point at, and the script writes
 its tables (the real run and its tables: experiments/equations/sachs/)."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .scripts import load
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("equations_sachs", ROOT / "experiments/equations/sachs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("experiments/equations/sachs.py")
 
 
 def _fake(folder: Path, study) -> Path:
