@@ -3,7 +3,9 @@
 Each node with parents gets the first-ranked equation of a :class:`~causalphys.discovery.learner.MechanismLearner`
 over its parents in the graph, as a :class:`~causalphys.discovery.mechanism.SymbolicMechanism`
 (``x = g(pa; θ̂) + u``, ``u ~ N(0, σ̂²)``); each root gets ``cp.mech.Normal`` with the pooled sample mean and standard
-deviation (a Gaussian root model: say ``roots=`` to give others). Every node of the graph must be observed.
+deviation (``root_model="normal"``) or ``cp.mech.Empirical``, the pooled values resampled through their quantile
+function (``root_model="empirical"``: within the observed range, e.g. for a positive quantity an equation takes a
+power of); ``roots=`` gives any root its own mechanism. Every node of the graph must be observed.
 The result samples, takes interventions (``cp.Do``, ``scm.do``, ``scm.intervene``) and gives counterfactuals through
 the additive noise like any other SCM.
 """
@@ -21,7 +23,9 @@ from causalphys.errors import CausalPhysError, MechanismError, ParameterError
 from causalphys.scm.graph import CausalGraph
 from causalphys.scm.mechanism import Mechanism
 from causalphys.scm.model import SCM
-from causalphys.scm.roots import Normal
+from causalphys.scm.roots import Empirical, Normal
+
+ROOT_MODELS = ("normal", "empirical")
 
 
 def fit_scm(
@@ -31,13 +35,16 @@ def fit_scm(
     *,
     learner: MechanismLearner | None = None,
     roots: Mapping[str, Mechanism] | None = None,
+    root_model: str = "normal",
 ) -> SCM:
     """Fit an SCM over ``graph`` to ``data`` (a DataFrame or ``{node: array}``), module docstring.
 
     ``environment`` is a column of ``data`` or one label per row (``None``: one environment, equations ranked by BIC
-    only); ``learner`` holds the settings (default ``MechanismLearner()``); ``roots`` overrides the Gaussian model of
-    the roots it names. A node without an equation raises :class:`MechanismError` naming it.
+    only); ``learner`` holds the settings (default ``MechanismLearner()``); ``root_model`` is the roots' model, ``"normal"`` or
+    ``"empirical"`` (module docstring); ``roots`` overrides it for the roots it names. A node without an equation raises :class:`MechanismError` naming it.
     """
+    if root_model not in ROOT_MODELS:
+        raise ParameterError(f"root_model must be one of {list(ROOT_MODELS)}, got {root_model!r}")
     graph = graph if isinstance(graph, CausalGraph) else CausalGraph(graph)
     learner = MechanismLearner() if learner is None else learner
     roots = dict(roots or {})
@@ -57,7 +64,12 @@ def fit_scm(
         parents = list(graph.parents(node))
         if not parents:
             x = columns[node]
-            mechanisms[node] = roots.get(node) or Normal(float(x.mean()), float(max(x.std(ddof=1), 1e-12)))
+            if node in roots:
+                mechanisms[node] = roots[node]
+            elif root_model == "empirical":
+                mechanisms[node] = Empirical(x)
+            else:
+                mechanisms[node] = Normal(float(x.mean()), float(max(x.std(ddof=1), 1e-12)))
             continue
         try:  # a copy per node: each node's learned state apart, the given learner untouched
             fitted = copy.copy(learner).fit(columns, node, parents, env)

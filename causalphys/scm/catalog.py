@@ -7,7 +7,7 @@ from causalphys.scm.categorical import ConditionalCategorical
 from causalphys.scm.functional import Additive, Function, Linear
 from causalphys.scm.mechanism import Mechanism
 from causalphys.scm.mlp_mechanism import MLPMechanism
-from causalphys.scm.roots import Bernoulli, Categorical, Constant, LogNormal, Normal, Uniform
+from causalphys.scm.roots import Bernoulli, Categorical, Constant, Empirical, LogNormal, Normal, Uniform
 
 __all__ = [
     "Additive",
@@ -15,6 +15,7 @@ __all__ = [
     "Categorical",
     "ConditionalCategorical",
     "Constant",
+    "Empirical",
     "Function",
     "Linear",
     "LogNormal",

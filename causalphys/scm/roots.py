@@ -135,6 +135,42 @@ class Uniform(Mechanism):
         return f"Uniform(low={self.low}, high={self.high}, shape={self.shape})"
 
 
+class Empirical(Mechanism):
+    """``x = Q(u)``, ``u ~ U(0, 1)``, with ``Q`` the piecewise-linear quantile function of observed ``values``
+    ``v_(0) <= ... <= v_(m-1)`` (``m >= 2``): ``Q(k / (m - 1)) = v_(k)``, linear in between. Samples stay within the
+    observed range and follow the observed distribution (a root learned from data: a beam setting, a thickness).
+    Invertible where the values are distinct: ``u = Q⁻¹(x)``, the same interpolation read backwards."""
+
+    invertible = True
+
+    def __init__(self, values):
+        v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+        if v.numel() < 2 or not bool(torch.isfinite(v).all()):
+            raise ParameterError(f"Empirical needs >= 2 finite values, got {v.numel()} ({int((~v.isfinite()).sum())} "
+                                 "not finite)")  # fmt: skip
+        self.values = torch.sort(v).values
+        self.noise = nz.Uniform(0.0, 1.0)
+        self.shape = ()
+
+    def evaluate(self, parents, u, *, n, device, dtype):
+        v = self.values.to(device)
+        pos = u.to(torch.float64) * (len(v) - 1)
+        low = pos.floor().clamp(0, len(v) - 2).long()
+        return (v[low] + (pos - low) * (v[low + 1] - v[low])).to(dtype)
+
+    def invert(self, parents, value):
+        v = self.values.to(value.device)
+        x = value.to(torch.float64).clamp(v[0], v[-1])
+        high = torch.searchsorted(v, x, right=True).clamp(1, len(v) - 1)
+        low = high - 1
+        span = v[high] - v[low]
+        frac = torch.where(span > 0, (x - v[low]) / torch.where(span > 0, span, 1.0), torch.zeros_like(x))
+        return ((low + frac) / (len(v) - 1)).to(value.dtype)
+
+    def __repr__(self):
+        return f"Empirical({len(self.values)} values in [{float(self.values[0]):.4g}, {float(self.values[-1]):.4g}])"
+
+
 class Bernoulli(Mechanism):
     """``x = 1[u < p]``, ``u ~ U(0, 1)``: ``1.`` with probability ``p``, else ``0.``."""
 

@@ -1,17 +1,8 @@
 """The experiment scripts run end to end at toy sizes (their real runs are in experiments/*/README.md)."""
 
 import csv
-import importlib.util
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load(path: str):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .scripts import load
 
 
 def test_scanner_shift_calibration_runs_and_writes_tidy_rows(tmp_path):

@@ -163,3 +163,19 @@ def test_a_lossy_output_dtype_is_refused_and_an_exact_one_converted():
     out = scm(lambda x: x > 0).sample(6, seed=0)
     assert out["y"].dtype == torch.float32 and torch.equal(out["y"], (out["x"] > 0).float())
     assert scm(lambda x: (x > 0).long() * 3).sample(4, seed=0)["y"].dtype == torch.float32
+
+
+def test_an_empirical_root_resamples_the_observed_values_and_inverts():
+    observed = torch.tensor([0.5, 2.0, 1.0, 4.0, 3.0], dtype=torch.float64)
+    scm = cp.SCM([("t", "y")], {"t": cp.mech.Empirical(observed), "y": cp.mech.Additive(lambda t: t**0.5)})
+    batch = scm.sample(4000, seed=0, dtype=torch.float64)
+    assert float(batch["t"].min()) >= 0.5 and float(batch["t"].max()) <= 4.0  # never outside the observed range
+    assert float(batch["t"].median()) == pytest.approx(2.0, abs=0.1)  # the observed median
+    mech = scm.mechanisms["t"]
+    u = mech.invert({}, batch["t"])
+    assert torch.allclose(mech.evaluate({}, u, n=4000, device=torch.device("cpu"), dtype=torch.float64), batch["t"])
+    plain = {k: v for k, v in batch.items()}  # no recorded noise: abduction inverts the empirical root
+    cf = scm.counterfactual(plain, {"t": {"shift": 1.0}})
+    assert torch.allclose(cf["y"], (batch["t"] + 1.0) ** 0.5)
+    with pytest.raises(cp.ParameterError, match=r"Empirical needs >= 2 finite values, got 2 \(1 not finite\)"):
+        cp.mech.Empirical([1.0, float("nan")])
