@@ -47,13 +47,16 @@ def column_lab(
     background: tuple[float, float] = (0.002, 0.02),
     mains_frequency: float = 50.0,
     exact_poisson_below: float = 10.0,
+    max_cells: int = 16,
 ) -> SCM:
     """Build the column-finding SCM (module docstring): ``image`` ``(n, H, W)`` in ADU and ``columns``
     ``(n, len(kinds), H, W)``; the ``scanner`` node picks one of ``scanners`` at random (intervene to choose).
 
     The crystal is ``phase`` (SrTiO3 along [110] by default, the recorded image's) with lattice constant
     ``lattice_constant · (1 ± lattice_spread)``, any in-plane ``rotation`` in the range (rad), strain components
-    ``N(0, strain_std²)``, a vacancy fraction and a background level uniform in their ranges.
+    ``N(0, strain_std²)``, a vacancy fraction and a background level uniform in their ranges. ``max_cells`` is the
+    half-width of the grid of lattice cells the image formation renders (raise it when a strong drift or a small
+    lattice constant reaches beyond it: the error says so).
     """
     scanners = tuple(scanners)
     if not scanners:
@@ -63,8 +66,10 @@ def column_lab(
             f"lattice_constant must be > 0 (Å) and lattice_spread in [0, 1), got {lattice_constant}, {lattice_spread}"
         )
     low_r, high_r = specimen_ranges(rotation, strain_std)
-    formation = ImageFormation(shape=image_shape, phases=(phase,), placement="placement")
-    column_map = ColumnMap(tuple(kinds), "placement", width=map_width, shape=image_shape, phases=(phase,))
+    formation = ImageFormation(shape=image_shape, phases=(phase,), placement="placement", max_cells=max_cells)
+    column_map = ColumnMap(
+        tuple(kinds), "placement", width=map_width, shape=image_shape, phases=(phase,), max_cells=max_cells
+    )
     image_parents = [*SAMPLE, *SCAN_PARAMETERS, "drift_angle", "mains_frequency", "placement"]
     edges = [("scanner", p) for p in PARAMETERS]
     edges += [(p, "clean") for p in image_parents] + [(p, "columns") for p in image_parents]

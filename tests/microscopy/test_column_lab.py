@@ -118,3 +118,10 @@ def test_column_lab_samples_images_with_their_maps_and_another_scanner_keeps_the
     with pytest.raises(ParameterError, match="lattice_spread"):
         column_lab(scanners, lattice_spread=1.5)
     assert not math.isnan(float(np.mean(batch["columns"].numpy())))
+
+
+def test_column_lab_passes_its_cell_grid_to_the_image_and_the_map_alike():
+    scm = column_lab([preset("sharp", 0.4, 1e5)], image_shape=(32, 32), max_cells=20)
+    assert scm.mechanisms["clean"].max_cells == scm.mechanisms["columns"].max_cells == 20
+    batch = scm.sample(2, seed=0)
+    assert batch["image"].shape == (2, 32, 32) and batch["columns"].shape == (2, 2, 32, 32)
