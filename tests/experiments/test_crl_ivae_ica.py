@@ -1,16 +1,12 @@
 """The iVAE nonlinear ICA study runs end to end at toy size, resumes and tabulates (its real run: experiments/crl)."""
 
 import csv
-import importlib.util
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from .scripts import load
 
 
 def test_ivae_ica_study_runs_resumes_and_tabulates(tmp_path):
-    spec = importlib.util.spec_from_file_location("ivae_ica", ROOT / "experiments/crl/ivae_ica.py")
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
+    study = load("experiments/crl/ivae_ica.py")
     args = ["--seeds", "1", "--first-seed", "2", "--n-per-segment", "10", "--max-steps", "2", "--out", str(tmp_path)]
     study.main(args + ["--methods", "ivae,identity"])
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))

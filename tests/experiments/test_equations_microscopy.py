@@ -3,21 +3,15 @@ equation (noise="free": the instrument sets the noise level) has the law's struc
 the column-contrast exponent and the drift law near the simulator's values (the real run and its table:
 experiments/equations/microscopy/README.md)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .scripts import load
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("equations_microscopy", ROOT / "experiments/equations/microscopy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("experiments/equations/microscopy.py")
 
 
 def test_shot_noise_exponent_is_one_half(study):
