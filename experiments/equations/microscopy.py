@@ -257,7 +257,7 @@ def drift_data(dwells=(4e-6, 8e-6, 16e-6, 32e-6), speed=(0.5, 8.0), n: int = 12,
     """One row per image: the environment ``do(dwell_time := τ)``, the unit's ``drift_speed`` (drawn ``U(speed)``,
     every direction), the ``line_time`` of the simulator's raster (``(W + 2 pad) τ + t_flyback``: it scans its
     padded field) and the measured displacement per line ``d`` (Å)."""
-    scm = lab(shape)
+    scm = lab(shape, max_cells=24)  # a fast drift over a slow frame reaches beyond the default 16 cells
     pad = scm.mechanisms["clean"].pad
     rows = []
     for e, dwell in enumerate(dwells):
