@@ -27,8 +27,9 @@ test: install
 	$(PY) -m pytest -m "not cluster and not real_data" -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-# The tests on the recorded SrTiO3 image of ../shared/data/stem/ (or $$CAUSALPHYS_STEM): its physics, its file
-# benchmark and the README section that uses it. They fail, never skip, without the file.
+# The tests on the shared real data of ../shared/data/: the recorded SrTiO3 image (or $$CAUSALPHYS_STEM) — its physics,
+# its file benchmark and the README section that uses it — and the Sachs finding of experiments/equations/sachs/.
+# They fail, never skip, without the files.
 test-real: install
 	$(PY) -m pytest -m real_data -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-real: pytest collected no tests" >&2; exit 1; fi; exit $$rc

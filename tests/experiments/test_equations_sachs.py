@@ -46,3 +46,17 @@ def test_the_broken_condition_stands_out_and_the_tables_are_written(study, tmp_p
     assert "## Erk (reference-graph parents: Mek,PKA)" in text and "| Erk | 6 |" in text
     survivors = pd.read_csv(out / "survivors.csv")
     assert set(survivors["target"]) == {"Erk", "Akt"} and len(survivors) == 6
+
+
+@pytest.mark.real_data
+def test_on_the_recorded_conditions_the_mek_inhibitor_breaks_the_erk_equation(study):
+    """The README's Sachs finding on the real file (make test-real): Erk's equation in its reference parents misses
+    condition 6 (U0126) by more than half a log unit downward and condition 4 (G06976) upward; nothing is invariant."""
+    path = Path(study.DEFAULT_DATA)
+    assert path.is_file(), f"the Sachs CSV is not at {path} (../shared/data/sachs/)"
+    frame = study.load(path)
+    conditions = study.by_condition(frame, study.reference_graph(path.parent), max_terms=3)
+    erk = conditions[conditions["target"] == "Erk"].set_index("condition")
+    assert erk["residual_mean"].idxmin() == 6 and erk.loc[6, "residual_mean"] < -0.5
+    assert erk["residual_mean"].idxmax() == 4 and erk.loc[4, "residual_mean"] > 0.5
+    assert (conditions["p_all_conditions"] < 1e-6).all()
