@@ -40,8 +40,9 @@ def fit_scm(
     """Fit an SCM over ``graph`` to ``data`` (a DataFrame or ``{node: array}``), module docstring.
 
     ``environment`` is a column of ``data`` or one label per row (``None``: one environment, equations ranked by BIC
-    only); ``learner`` holds the settings (default ``MechanismLearner()``); ``root_model`` is the roots' model, ``"normal"`` or
-    ``"empirical"`` (module docstring); ``roots`` overrides it for the roots it names. A node without an equation raises :class:`MechanismError` naming it.
+    only); ``learner`` holds the settings (default ``MechanismLearner()``); ``root_model`` is the roots' model,
+    ``"normal"`` or ``"empirical"`` (module docstring); ``roots`` overrides it for the roots it names. A node without
+    an equation raises :class:`MechanismError` naming it.
     """
     if root_model not in ROOT_MODELS:
         raise ParameterError(f"root_model must be one of {list(ROOT_MODELS)}, got {root_model!r}")
