@@ -30,7 +30,7 @@ from causalphys.data.benchmark import EnvironmentInfo
 from causalphys.errors import CausalPhysError, ParameterError
 from causalphys.microscopy.recorded import RecordedInstrument, recorded_scm
 from causalphys.microscopy.redetection import SCAN_MOVES
-from causalphys.microscopy.scanners import check_settings
+from causalphys.microscopy.shifts import checked_environments
 from causalphys.seeding import derive_seed
 
 CHUNK = 256
@@ -102,12 +102,7 @@ def shifted_environments(
     ctx = ReimagingContext(nodes, names)
     out: dict[str, tuple[str, torch.Tensor, EnvironmentInfo]] = {}
     for shift in shifts:
-        try:
-            made = shift.environments(ctx)
-            for spec, _ in made.values():
-                check_settings(spec)
-        except ParameterError as err:
-            raise ParameterError(f"shift {shift.name!r}: {err}") from err
+        made = checked_environments(shift, ctx)
         for env, (spec, info) in made.items():
             if env in out or env in existing:
                 raise ParameterError(f"shift {shift.name!r} makes environment {env!r}, which already exists")

@@ -30,7 +30,8 @@ from causalphys.errors import ParameterError
 from causalphys.microscopy.benchmark import lab_objects, unconfounded_scanner
 from causalphys.microscopy.lab import LAB_TASKS, check_specimen, confounded_lab, lab_graph
 from causalphys.microscopy.reimage import reimage
-from causalphys.microscopy.scanners import ScannerPreset, check_settings, preset_list
+from causalphys.microscopy.scanners import ScannerPreset, preset_list
+from causalphys.microscopy.shifts import checked_environments
 from causalphys.scm.environments import Environments
 from causalphys.seeding import derive_seed
 
@@ -178,12 +179,7 @@ class ScannerShiftBenchmark(Benchmark):
         self.nodes = tuple(lab_graph(self.lab_task).nodes)
         self._shift_envs = {}
         for shift in self.shifts:
-            try:
-                envs = shift.environments(self)
-                for spec, _ in envs.values():
-                    check_settings(spec)
-            except ParameterError as err:
-                raise ParameterError(f"shift {shift.name!r}: {err}") from err
+            envs = checked_environments(shift, self)
             clash = sorted(set(envs) & (set(self._shift_envs) | set(self.labs)))
             if clash:
                 raise ParameterError(f"shift {shift.name!r} makes environment(s) {clash}, which already exist")

@@ -30,9 +30,22 @@ import torch
 from causalphys import checks
 from causalphys.data.benchmark import DistributionShift, EnvironmentInfo, check_levels
 from causalphys.errors import ParameterError
-from causalphys.microscopy.scanners import PARAMETERS, POSITIVE_PARAMETERS, ScannerPreset
+from causalphys.microscopy.scanners import PARAMETERS, POSITIVE_PARAMETERS, ScannerPreset, check_settings
 from causalphys.scm import catalog as mech
 from causalphys.scm import noise as nz
+
+
+def checked_environments(shift, ctx) -> dict[str, tuple[dict, EnvironmentInfo]]:
+    """``shift.environments(ctx)`` with every environment's instrument settings checked against their physical domain
+    (:func:`~causalphys.microscopy.scanners.check_settings`), whichever shift made them; a ParameterError names the
+    shift. The microscopy benchmarks (the lab SCM's and the recorded images') make their shifts' environments here."""
+    try:
+        envs = shift.environments(ctx)
+        for spec, _ in envs.values():
+            check_settings(spec)
+    except ParameterError as err:
+        raise ParameterError(f"shift {shift.name!r}: {err}") from err
+    return envs
 
 
 class ShiftContext(Protocol):
