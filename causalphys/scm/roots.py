@@ -145,9 +145,9 @@ class Empirical(Mechanism):
 
     def __init__(self, values):
         v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
-        if v.numel() < 2 or not bool(torch.isfinite(v).all()):
-            raise ParameterError(f"Empirical needs >= 2 finite values, got {v.numel()} ({int((~v.isfinite()).sum())} "
-                                 "not finite)")  # fmt: skip
+        bad = int((~v.isfinite()).sum())
+        if v.numel() < 2 or bad:
+            raise ParameterError(f"Empirical needs >= 2 finite values, got {v.numel()} ({bad} not finite)")
         self.values = torch.sort(v).values
         self.noise = nz.Uniform(0.0, 1.0)
         self.shape = ()
